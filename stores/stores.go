@@ -1,0 +1,35 @@
+// Package stores opens a sessiond.Store from a URL, the way the server's
+// --store flag and the demo shop name them:
+//
+//	memory://
+//	sqlite:///abs/path/file.db   sqlite://relative/file.db
+//	redis://host:port/db         rediss://host:port/db
+//	redis+cluster://h1:p1,h2:p2
+//	postgres://user:pass@host:port/db
+//	mysql://user:pass@host:port/db
+//
+// It is the one place that imports every store package; programs that want
+// only one store import that package directly and keep their binary small.
+package stores
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/memory"
+)
+
+// Open returns the store a URL names. The caller closes it.
+func Open(ctx context.Context, url string) (sessiond.Store, error) {
+	scheme, _, ok := strings.Cut(url, "://")
+	if !ok {
+		return nil, fmt.Errorf("store URL %q: want scheme://..., e.g. sqlite://sessiond.db", url)
+	}
+	switch scheme {
+	case "memory":
+		return memory.New(), nil
+	}
+	return nil, fmt.Errorf("store URL %q: unknown scheme %q (memory, sqlite, redis, rediss, redis+cluster, postgres, mysql)", url, scheme)
+}
