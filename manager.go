@@ -109,7 +109,7 @@ func (m *Manager) Create(ctx context.Context, ns NewSession) (token string, s *S
 		return "", nil, Errorf(CodeInvalidInput, "ttl and idle_timeout must be between 1s and %s", MaxLifetime)
 	}
 	now := m.cfg.Now().UTC().Truncate(time.Millisecond)
-	token, id := m.keys.NewToken()
+	token, id := m.newToken(ns.UserID)
 	s = &Session{
 		ID:          id,
 		UserID:      ns.UserID,
@@ -126,6 +126,18 @@ func (m *Manager) Create(ctx context.Context, ns NewSession) (token string, s *S
 		return "", nil, err
 	}
 	return token, s, nil
+}
+
+// newToken draws a token whose id the store accepts for userID (see
+// SessionPlacer); most stores accept any.
+func (m *Manager) newToken(userID string) (token, id string) {
+	placer, _ := m.store.(SessionPlacer)
+	for {
+		token, id = m.keys.NewToken()
+		if placer == nil || placer.AcceptsID(userID, id) {
+			return token, id
+		}
+	}
 }
 
 // Validate checks a token and returns its live session and user. Malformed
@@ -186,7 +198,7 @@ func (m *Manager) Rotate(ctx context.Context, token string) (newToken string, s 
 	if err != nil {
 		return "", nil, err
 	}
-	newToken, newID := m.keys.NewToken()
+	newToken, newID := m.newToken(old.UserID)
 	now := m.cfg.Now().UTC().Truncate(time.Millisecond)
 	s, err = m.store.Rotate(ctx, old.ID, newID, now, m.idleExpiry(old, now))
 	if errors.Is(err, ErrNotFound) {
