@@ -1,6 +1,6 @@
 module github.com/sessiond/sessiond
 
-go 1.25.0
+go 1.26.0
 
 require (
 	aidanwoods.dev/go-paseto v1.6.0 // indirect

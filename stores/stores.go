@@ -19,6 +19,7 @@ import (
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/memory"
+	"github.com/sessiond/sessiond/sqlite"
 )
 
 // Open returns the store a URL names. The caller closes it.
@@ -30,6 +31,8 @@ func Open(ctx context.Context, url string) (sessiond.Store, error) {
 	switch scheme {
 	case "memory":
 		return memory.New(), nil
+	case "sqlite":
+		return sqlite.OpenURL(ctx, url)
 	}
 	return nil, fmt.Errorf("store URL %q: unknown scheme %q (memory, sqlite, redis, rediss, redis+cluster, postgres, mysql)", url, scheme)
 }
