@@ -26,7 +26,7 @@ import (
 func Open(ctx context.Context, url string) (sessiond.Store, error) {
 	scheme, _, ok := strings.Cut(url, "://")
 	if !ok {
-		return nil, fmt.Errorf("store URL %q: want scheme://..., e.g. sqlite://sessiond.db", url)
+		return nil, fmt.Errorf("store URL: want scheme://..., e.g. sqlite://sessiond.db")
 	}
 	switch scheme {
 	case "memory":
@@ -34,5 +34,6 @@ func Open(ctx context.Context, url string) (sessiond.Store, error) {
 	case "sqlite":
 		return sqlite.OpenURL(ctx, url)
 	}
-	return nil, fmt.Errorf("store URL %q: unknown scheme %q (memory, sqlite, redis, rediss, redis+cluster, postgres, mysql)", url, scheme)
+	// The URL itself is not echoed: it may carry a password.
+	return nil, fmt.Errorf("store URL: unknown scheme %q (memory, sqlite, redis, rediss, redis+cluster, postgres, mysql)", scheme)
 }

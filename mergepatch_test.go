@@ -1,0 +1,56 @@
+package sessiond_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/sessiond/sessiond"
+)
+
+// The examples of RFC 7396, Appendix A, restricted to object targets and
+// patches (session data is always an object).
+func TestMergePatchRFC7396(t *testing.T) {
+	for _, c := range []struct{ doc, patch, want string }{
+		{`{"a":"b"}`, `{"a":"c"}`, `{"a":"c"}`},
+		{`{"a":"b"}`, `{"b":"c"}`, `{"a":"b","b":"c"}`},
+		{`{"a":"b"}`, `{"a":null}`, `{}`},
+		{`{"a":"b","b":"c"}`, `{"a":null}`, `{"b":"c"}`},
+		{`{"a":["b"]}`, `{"a":"c"}`, `{"a":"c"}`},
+		{`{"a":"c"}`, `{"a":["b"]}`, `{"a":["b"]}`},
+		{`{"a":{"b":"c"}}`, `{"a":{"b":"d","c":null}}`, `{"a":{"b":"d"}}`},
+		{`{"a":[{"b":"c"}]}`, `{"a":[1]}`, `{"a":[1]}`},
+		{`{"e":null}`, `{"a":1}`, `{"a":1,"e":null}`},
+		{`{}`, `{"a":{"bb":{"ccc":null}}}`, `{"a":{"bb":{}}}`},
+		{``, `{"n":12345678901234567890}`, `{"n":12345678901234567890}`},
+	} {
+		got, err := sessiond.MergePatch(json.RawMessage(c.doc), json.RawMessage(c.patch))
+		if err != nil {
+			t.Fatalf("MergePatch(%s, %s): %v", c.doc, c.patch, err)
+		}
+		if string(got) != c.want {
+			t.Errorf("MergePatch(%s, %s) = %s, want %s", c.doc, c.patch, got, c.want)
+		}
+	}
+}
+
+func TestMergePatchRefusesNonObjects(t *testing.T) {
+	for _, p := range []string{`[]`, `"x"`, `null`, `1`, `{`, `{} {}`, ``} {
+		if _, err := sessiond.MergePatch(json.RawMessage(`{}`), json.RawMessage(p)); err == nil {
+			t.Errorf("patch %q accepted", p)
+		}
+	}
+}
+
+func TestNormalizeData(t *testing.T) {
+	for in, want := range map[string]string{"": "{}", " { \"a\" : 1 } ": `{"a":1}`} {
+		got, err := sessiond.NormalizeData(json.RawMessage(in))
+		if err != nil || string(got) != want {
+			t.Errorf("NormalizeData(%q) = %s, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{`[]`, `null`, `"s"`, `{"a":}`, `{}x`} {
+		if _, err := sessiond.NormalizeData(json.RawMessage(bad)); err == nil {
+			t.Errorf("NormalizeData(%q) accepted", bad)
+		}
+	}
+}
