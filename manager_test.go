@@ -31,7 +31,7 @@ func (c *countingStore) Touch(ctx context.Context, id string, seen, idle time.Ti
 
 type clock struct{ t time.Time }
 
-func (c *clock) now() time.Time           { return c.t }
+func (c *clock) now() time.Time          { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 func newManager(t *testing.T) (*sessiond.Manager, *countingStore, *clock) {
