@@ -14,6 +14,7 @@ const (
 	CodeDataTooLarge     = "data_too_large"
 	CodeConflict         = "conflict"
 	CodeStoreUnavailable = "store_unavailable"
+	CodeTokenUsed        = "token_used"
 )
 
 // Error is a domain error with a stable code and a message safe to show to
@@ -50,6 +51,8 @@ var (
 	// ErrConflict is returned by a store's compare-and-swap when the record
 	// changed since it was read. The manager retries; callers rarely see it.
 	ErrConflict = &Error{CodeConflict, "the record changed concurrently"}
+	// ErrTokenUsed is returned when a single-use token is redeemed again.
+	ErrTokenUsed = &Error{CodeTokenUsed, "the token has already been used"}
 )
 
 // ErrorCode returns the code of a domain error, or "" for anything else

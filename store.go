@@ -109,3 +109,13 @@ type ExpiredSweeper interface {
 type SessionPlacer interface {
 	AcceptsID(userID, id string) bool
 }
+
+// TokenLedger records redeemed single-use tokens until they expire, so that
+// a one-time token (a password-reset link, say) works exactly once across
+// every node sharing the store.
+type TokenLedger interface {
+	// RedeemToken records id as used until expires. It returns ErrTokenUsed
+	// if it already was: of N concurrent calls for one id, exactly one
+	// succeeds.
+	RedeemToken(ctx context.Context, id string, expires time.Time) error
+}

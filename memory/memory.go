@@ -20,12 +20,14 @@ type Store struct {
 	byUser   map[string]map[string]struct{}
 	users    map[string]*sessiond.User
 	apiKeys  map[string]*sessiond.APIKey // by id
+	redeemed map[string]time.Time        // one-time token id -> expiry
 }
 
 var (
 	_ sessiond.Store          = (*Store)(nil)
 	_ sessiond.APIKeyStore    = (*Store)(nil)
 	_ sessiond.ExpiredSweeper = (*Store)(nil)
+	_ sessiond.TokenLedger    = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -35,6 +37,7 @@ func New() *Store {
 		byUser:   map[string]map[string]struct{}{},
 		users:    map[string]*sessiond.User{},
 		apiKeys:  map[string]*sessiond.APIKey{},
+		redeemed: map[string]time.Time{},
 	}
 }
 
@@ -187,6 +190,11 @@ func (m *Store) DeleteExpired(_ context.Context, now time.Time) (int, error) {
 			n++
 		}
 	}
+	for id, exp := range m.redeemed {
+		if !now.Before(exp) {
+			delete(m.redeemed, id)
+		}
+	}
 	return n, nil
 }
 
@@ -229,6 +237,16 @@ func (m *Store) DeleteAPIKey(_ context.Context, id string) error {
 		return sessiond.ErrNotFound
 	}
 	delete(m.apiKeys, id)
+	return nil
+}
+
+func (m *Store) RedeemToken(_ context.Context, id string, expires time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if exp, ok := m.redeemed[id]; ok && time.Now().Before(exp) {
+		return sessiond.ErrTokenUsed
+	}
+	m.redeemed[id] = expires
 	return nil
 }
 

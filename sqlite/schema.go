@@ -37,6 +37,12 @@ CREATE TABLE api_keys (
 	hash       TEXT NOT NULL UNIQUE,
 	created_at INTEGER NOT NULL
 );`,
+	2: `
+CREATE TABLE redeemed_tokens (
+	id         TEXT PRIMARY KEY,
+	expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX redeemed_tokens_expires_at ON redeemed_tokens (expires_at);`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

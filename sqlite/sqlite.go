@@ -49,6 +49,7 @@ var (
 	_ sessiond.Store          = (*Store)(nil)
 	_ sessiond.APIKeyStore    = (*Store)(nil)
 	_ sessiond.ExpiredSweeper = (*Store)(nil)
+	_ sessiond.TokenLedger    = (*Store)(nil)
 )
 
 // Open opens (creating if needed) the database file at path, migrates its
@@ -164,7 +165,9 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		n, _ := res.RowsAffected()
 		total += int(n)
 		if n < sweepBatch {
-			return total, nil
+			break
 		}
 	}
+	_, err := s.write.ExecContext(ctx, `DELETE FROM redeemed_tokens WHERE expires_at <= ?`, now.UnixMilli())
+	return total, err
 }

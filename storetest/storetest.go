@@ -53,6 +53,7 @@ func Run(t *testing.T, store sessiond.Store) {
 		{"BanRevokesAndRefuses", testBan},
 		{"APIKeys", testAPIKeys},
 		{"SweepExpired", testSweep},
+		{"RedeemTokenOnce", testRedeemToken},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -875,5 +876,50 @@ func testSweep(t *testing.T, e *env) {
 	ids := e.ids(t, u)
 	if ids[short.ID] || !ids[long.ID] {
 		t.Fatalf("after sweep: %v; want only %s", ids, long.ID)
+	}
+}
+
+func testRedeemToken(t *testing.T, e *env) {
+	l, ok := e.store.(sessiond.TokenLedger)
+	if !ok {
+		t.Skip("store has no token ledger")
+	}
+	id := "ott_" + e.prefix + randHex(8)
+	const n = 16
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins, used := 0, 0
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := l.RedeemToken(e.ctx, id, time.Now().Add(time.Minute))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, sessiond.ErrTokenUsed):
+				used++
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 || used != n-1 {
+		t.Fatalf("%d concurrent redemptions: %d succeeded, %d refused; want exactly one success", n, wins, used)
+	}
+	// Other ids are independent; an entry lives until its expiry only.
+	short := "ott_" + e.prefix + randHex(8)
+	if err := l.RedeemToken(e.ctx, short, time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.RedeemToken(e.ctx, short, time.Now().Add(time.Second)); !errors.Is(err, sessiond.ErrTokenUsed) {
+		t.Fatalf("second redemption: %v", err)
+	}
+	time.Sleep(1200 * time.Millisecond)
+	if err := l.RedeemToken(e.ctx, short, time.Now().Add(time.Second)); err != nil {
+		t.Fatalf("redeeming after the ledger entry expired: %v", err)
 	}
 }
