@@ -418,7 +418,7 @@ func ValidateUser(u *User) error {
 		return Errorf(CodeInvalidInput, "at most %d roles", MaxRoles)
 	}
 	for _, r := range u.Roles {
-		if !validRole(r) {
+		if !ValidName(r, MaxRoleLen) {
 			return Errorf(CodeInvalidInput, "role %q: roles are 1-%d characters of letters, digits and _.:-", r, MaxRoleLen)
 		}
 	}
@@ -435,13 +435,15 @@ func ValidateUser(u *User) error {
 	return nil
 }
 
-// validRole keeps roles safe to put in a comma-separated header.
-func validRole(r string) bool {
-	if r == "" || len(r) > MaxRoleLen {
+// ValidName reports whether s is 1 to max characters of letters, digits and
+// _.:- — what roles and token purposes are made of, safe to put in a
+// comma-separated header.
+func ValidName(s string, max int) bool {
+	if s == "" || len(s) > max {
 		return false
 	}
-	for i := 0; i < len(r); i++ {
-		c := r[i]
+	for i := 0; i < len(s); i++ {
+		c := s[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == ':' || c == '-') {
 			return false
 		}
