@@ -119,3 +119,26 @@ type TokenLedger interface {
 	// succeeds.
 	RedeemToken(ctx context.Context, id string, expires time.Time) error
 }
+
+// Invalidation says that what a validation returns for a session, or for
+// every session of a user, may have changed on some node.
+type Invalidation struct {
+	// SessionID is set when one session was revoked, rotated away or had
+	// its data changed.
+	SessionID string
+	// UserID is set when a user's record changed or all (or all but one) of
+	// the user's sessions were revoked.
+	UserID string
+}
+
+// Invalidator is implemented by stores that tell every node about the
+// writes listed on Store (never about touches), so that a near cache can
+// drop what they made stale.
+type Invalidator interface {
+	// Subscribe delivers invalidations published by any node, this one
+	// included, to fn. It calls ready once the subscription is live, then
+	// blocks until ctx ends or the subscription is lost, and returns why.
+	// Messages published while no subscription was live are lost: callers
+	// must treat a return as "anything may have changed".
+	Subscribe(ctx context.Context, ready func(), fn func(Invalidation)) error
+}

@@ -21,14 +21,43 @@ type Store struct {
 	users    map[string]*sessiond.User
 	apiKeys  map[string]*sessiond.APIKey // by id
 	redeemed map[string]time.Time        // one-time token id -> expiry
+
+	subMu sync.Mutex
+	subs  map[*subscriber]struct{}
 }
+
+type subscriber struct{ fn func(sessiond.Invalidation) }
 
 var (
 	_ sessiond.Store          = (*Store)(nil)
 	_ sessiond.APIKeyStore    = (*Store)(nil)
 	_ sessiond.ExpiredSweeper = (*Store)(nil)
 	_ sessiond.TokenLedger    = (*Store)(nil)
+	_ sessiond.Invalidator    = (*Store)(nil)
 )
+
+// Subscribe delivers invalidations synchronously: when a write returns,
+// every subscriber has seen it.
+func (m *Store) Subscribe(ctx context.Context, ready func(), fn func(sessiond.Invalidation)) error {
+	sub := &subscriber{fn: fn}
+	m.subMu.Lock()
+	m.subs[sub] = struct{}{}
+	m.subMu.Unlock()
+	ready()
+	<-ctx.Done()
+	m.subMu.Lock()
+	delete(m.subs, sub)
+	m.subMu.Unlock()
+	return ctx.Err()
+}
+
+func (m *Store) publish(inv sessiond.Invalidation) {
+	m.subMu.Lock()
+	defer m.subMu.Unlock()
+	for sub := range m.subs {
+		sub.fn(inv)
+	}
+}
 
 // New returns an empty store.
 func New() *Store {
@@ -38,6 +67,7 @@ func New() *Store {
 		users:    map[string]*sessiond.User{},
 		apiKeys:  map[string]*sessiond.APIKey{},
 		redeemed: map[string]time.Time{},
+		subs:     map[*subscriber]struct{}{},
 	}
 }
 
@@ -106,6 +136,7 @@ func (m *Store) UpdateData(_ context.Context, id string, version int64, data jso
 	}
 	s.Data = append(json.RawMessage(nil), data...)
 	s.Version++
+	defer m.publish(sessiond.Invalidation{SessionID: id})
 	return s.Clone(), nil
 }
 
@@ -119,6 +150,7 @@ func (m *Store) Rotate(_ context.Context, oldID, newID string, lastSeen, idleExp
 	m.remove(s)
 	s.ID, s.LastSeenAt, s.IdleExpiresAt = newID, lastSeen, idleExpires
 	m.put(s)
+	defer m.publish(sessiond.Invalidation{SessionID: oldID})
 	return s.Clone(), nil
 }
 
@@ -130,12 +162,14 @@ func (m *Store) Delete(_ context.Context, id string) error {
 		return sessiond.ErrNotFound
 	}
 	m.remove(s)
+	defer m.publish(sessiond.Invalidation{SessionID: id})
 	return nil
 }
 
 func (m *Store) DeleteUserSessions(_ context.Context, userID, exceptID string) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	defer m.publish(sessiond.Invalidation{UserID: userID})
 	return m.deleteUserSessions(userID, exceptID), nil
 }
 
@@ -174,6 +208,7 @@ func (m *Store) PutUser(_ context.Context, u *sessiond.User) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.users[u.ID] = u.Clone()
+	defer m.publish(sessiond.Invalidation{UserID: u.ID})
 	if u.Status == sessiond.UserBanned {
 		return m.deleteUserSessions(u.ID, ""), nil
 	}
