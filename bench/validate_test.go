@@ -1,0 +1,135 @@
+// Package bench compares sessiond with its peers in one `go test -bench`
+// run, so that the figures in BENCHMARKS.md are ratios measured on the same
+// machine at the same time, never absolute claims. There are no timed
+// assertions here: the numbers are read, not tested.
+package bench
+
+import (
+	"crypto/sha256"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/memory"
+	"github.com/sessiond/sessiond/sqlite"
+)
+
+var secret = []byte("benchmark secret of 32 bytes!!!!")
+
+func newManager(b *testing.B, store sessiond.Store) *sessiond.Manager {
+	b.Helper()
+	keys, err := sessiond.NewKeyring(secret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return sessiond.NewManager(store, keys, sessiond.Config{})
+}
+
+// liveSession creates a session like a signed-in user's: a user record with
+// roles and a little data.
+func liveSession(b *testing.B, m *sessiond.Manager) string {
+	b.Helper()
+	ctx := b.Context()
+	if _, err := m.PutUser(ctx, &sessiond.User{ID: "user-42", Status: sessiond.UserActive, Roles: []string{"customer", "beta"}}); err != nil {
+		b.Fatal(err)
+	}
+	token, _, err := m.Create(ctx, sessiond.NewSession{
+		UserID: "user-42",
+		Data:   []byte(`{"cart":{"tea":1},"theme":"dark"}`),
+		Client: sessiond.Client{IP: "192.0.2.1", UserAgent: "Mozilla/5.0 (X11; Linux x86_64)"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return token
+}
+
+// sessionClaims is what a JWT used as a session token typically carries.
+type sessionClaims struct {
+	Roles []string `json:"roles"`
+	jwt.RegisteredClaims
+}
+
+// BenchmarkValidate measures the check every authenticated request pays:
+// token in, live session and roles out.
+//
+//   - memory, sqlite: Manager.Validate (tag check, SHA-256, store lookup of
+//     session and user, expiry);
+//   - jwt-hs256: golang-jwt parsing and verifying an HS256 session-like
+//     token with the validations a careful service enables;
+//   - floor: SHA-256 of the token and one map lookup, the least any opaque
+//     token check can cost.
+func BenchmarkValidate(b *testing.B) {
+	b.Run("memory", func(b *testing.B) {
+		benchValidate(b, newManager(b, memory.New()))
+	})
+	b.Run("sqlite", func(b *testing.B) {
+		store, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{SweepInterval: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer store.Close()
+		benchValidate(b, newManager(b, store))
+	})
+	b.Run("jwt-hs256", func(b *testing.B) {
+		now := time.Now()
+		token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, sessionClaims{
+			Roles: []string{"customer", "beta"},
+			RegisteredClaims: jwt.RegisteredClaims{
+				Issuer:    "https://auth.example",
+				Subject:   "user-42",
+				Audience:  jwt.ClaimStrings{"shop"},
+				ExpiresAt: jwt.NewNumericDate(now.Add(30 * time.Minute)),
+				IssuedAt:  jwt.NewNumericDate(now),
+				ID:        "01J9Z3K5V8Q2W7X4Y6T1R0M3N5",
+			},
+		}).SignedString(secret)
+		if err != nil {
+			b.Fatal(err)
+		}
+		parser := jwt.NewParser(
+			jwt.WithAudience("shop"),
+			jwt.WithIssuer("https://auth.example"),
+			jwt.WithExpirationRequired(),
+			jwt.WithValidMethods([]string{"HS256"}),
+		)
+		key := func(*jwt.Token) (any, error) { return secret, nil }
+		b.ReportAllocs()
+		for b.Loop() {
+			var c sessionClaims
+			if _, err := parser.ParseWithClaims(token, &c, key); err != nil || len(c.Roles) != 2 {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("floor", func(b *testing.B) {
+		keys, err := sessiond.NewKeyring(secret)
+		if err != nil {
+			b.Fatal(err)
+		}
+		token, _ := keys.NewToken()
+		sessions := map[[sha256.Size]byte]*sessiond.Session{sha256.Sum256([]byte(token)): {UserID: "user-42"}}
+		buf := make([]byte, 0, sessiond.MaxTokenLen) // as if read from the request
+		b.ReportAllocs()
+		for b.Loop() {
+			buf = append(buf[:0], token...)
+			if sessions[sha256.Sum256(buf)] == nil {
+				b.Fatal("not found")
+			}
+		}
+	})
+}
+
+func benchValidate(b *testing.B, m *sessiond.Manager) {
+	token := liveSession(b, m)
+	ctx := b.Context()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, u, err := m.Validate(ctx, token); err != nil || len(u.Roles) != 2 {
+			b.Fatal(err)
+		}
+	}
+}
