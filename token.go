@@ -7,7 +7,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"hash"
 	"strings"
+	"sync"
 )
 
 // Token layout: "sess_" + key id + "_" + base64url(32 random bytes || 8-byte tag).
@@ -32,6 +34,8 @@ var b64 = base64.RawURLEncoding.Strict()
 type Key struct {
 	ID     string
 	Secret []byte
+
+	macs *sync.Pool // of keyed HMAC-SHA256 states: hmac.New costs as much as the check
 }
 
 // Keyring signs new tokens with its first key and verifies with any key, so
@@ -57,7 +61,12 @@ func NewKeyring(secrets ...[]byte) (*Keyring, error) {
 			return nil, ErrWeakKey
 		}
 		sum := sha256.Sum256(append([]byte("sessiond key id\x00"), s...))
-		kr.keys = append(kr.keys, Key{ID: hex.EncodeToString(sum[:3]), Secret: append([]byte(nil), s...)})
+		secret := append([]byte(nil), s...)
+		kr.keys = append(kr.keys, Key{
+			ID:     hex.EncodeToString(sum[:3]),
+			Secret: secret,
+			macs:   &sync.Pool{New: func() any { return hmac.New(sha256.New, secret) }},
+		})
 	}
 	return kr, nil
 }
@@ -90,11 +99,14 @@ func decodeSecret(s string) []byte {
 func (kr *Keyring) CurrentKeyID() string { return kr.keys[0].ID }
 
 func (kr *Keyring) tag(k Key, random []byte) []byte {
-	m := hmac.New(sha256.New, k.Secret)
+	m := k.macs.Get().(hash.Hash)
+	defer k.macs.Put(m)
+	m.Reset()
 	m.Write([]byte("sessiond token v1\x00"))
 	m.Write([]byte(k.ID))
 	m.Write(random)
-	return m.Sum(nil)[:tagLen]
+	var sum [sha256.Size]byte
+	return m.Sum(sum[:0])[:tagLen]
 }
 
 // NewToken returns a fresh token and its session id.

@@ -118,3 +118,12 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkVerify(b *testing.B) {
+	kr, _ := sessiond.NewKeyring([]byte(secretA))
+	tok, _ := kr.NewToken()
+	b.ReportAllocs()
+	for b.Loop() {
+		kr.Verify(tok)
+	}
+}
