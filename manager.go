@@ -462,11 +462,19 @@ func cleanClient(c Client) Client {
 	return Client{IP: clip(c.IP, maxClientIPLen), UserAgent: clip(c.UserAgent, maxUserAgent)}
 }
 
+// clip truncates s to n bytes and drops invalid UTF-8 and control
+// characters (a NUL is refused by PostgreSQL text, and has no place in a
+// user agent shown on an admin page).
 func clip(s string, n int) string {
 	if len(s) > n {
 		s = s[:n]
 	}
-	return strings.ToValidUTF8(s, "")
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 func minTime(a, b time.Time) time.Time {

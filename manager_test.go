@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/memory"
@@ -117,8 +118,12 @@ func TestCreateValidatesInput(t *testing.T) {
 	}
 	// Client details are clipped, never refused.
 	_, s, err := m.Create(t.Context(), sessiond.NewSession{UserID: "u", Client: sessiond.Client{UserAgent: strings.Repeat("ü", 1000) + "\xff"}})
-	if err != nil || len(s.Client.UserAgent) > 512 {
+	if err != nil || len(s.Client.UserAgent) > 512 || strings.ContainsRune(s.Client.UserAgent, utf8.RuneError) {
 		t.Fatalf("long user agent: %v, %d bytes", err, len(s.Client.UserAgent))
+	}
+	_, s, _ = m.Create(t.Context(), sessiond.NewSession{UserID: "u", Client: sessiond.Client{IP: "1.2.3.4\x00", UserAgent: "a\x00b\nc"}})
+	if s.Client.IP != "1.2.3.4" || s.Client.UserAgent != "abc" {
+		t.Fatalf("control characters kept: %q %q", s.Client.IP, s.Client.UserAgent)
 	}
 }
 

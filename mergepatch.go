@@ -3,6 +3,7 @@ package sessiond
 import (
 	"bytes"
 	"encoding/json"
+	"unicode/utf8"
 )
 
 // MergePatch applies an RFC 7396 JSON Merge Patch to a JSON object and
@@ -62,6 +63,9 @@ func decodeJSON(b []byte, v any) error {
 func NormalizeData(b json.RawMessage) (json.RawMessage, error) {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return json.RawMessage("{}"), nil
+	}
+	if !utf8.Valid(b) { // RFC 8259: JSON text is UTF-8
+		return nil, Errorf(CodeInvalidInput, "session data is not valid UTF-8")
 	}
 	var m map[string]any
 	if err := decodeJSON(b, &m); err != nil || m == nil {

@@ -54,3 +54,9 @@ func TestNormalizeData(t *testing.T) {
 		}
 	}
 }
+
+func TestNormalizeDataRefusesInvalidUTF8(t *testing.T) {
+	if _, err := sessiond.NormalizeData(json.RawMessage("{\"a\":\"\xff\"}")); err == nil {
+		t.Fatal("invalid UTF-8 accepted")
+	}
+}
