@@ -19,6 +19,9 @@ import (
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/memory"
+	"github.com/sessiond/sessiond/mysql"
+	"github.com/sessiond/sessiond/postgres"
+	"github.com/sessiond/sessiond/redis"
 	"github.com/sessiond/sessiond/sqlite"
 )
 
@@ -33,6 +36,12 @@ func Open(ctx context.Context, url string) (sessiond.Store, error) {
 		return memory.New(), nil
 	case "sqlite":
 		return sqlite.OpenURL(ctx, url)
+	case "redis", "rediss", "redis+cluster", "rediss+cluster":
+		return redis.Open(ctx, url)
+	case "mysql":
+		return mysql.Open(ctx, url)
+	case "postgres", "postgresql":
+		return postgres.Open(ctx, url)
 	}
 	// The URL itself is not echoed: it may carry a password.
 	return nil, fmt.Errorf("store URL: unknown scheme %q (memory, sqlite, redis, rediss, redis+cluster, postgres, mysql)", scheme)

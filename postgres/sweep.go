@@ -1,0 +1,61 @@
+package postgres
+
+import (
+	"context"
+	"time"
+)
+
+// sweepBatch keeps each DELETE short, so that its locks and WAL stay small
+// and validations and writes interleave with it.
+const sweepBatch = 1000
+
+func (s *Store) sweep(every time.Duration) {
+	defer s.done.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			// An error (the server is down, say) is retried at the next tick.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			s.DeleteExpired(ctx, time.Now())
+			cancel()
+		}
+	}
+}
+
+// DeleteExpired removes sessions whose idle expiry has passed (the idle
+// expiry is never later than the absolute one) and redeemed-token entries
+// past theirs, in batches. SKIP LOCKED lets the sweepers of several nodes
+// share the work instead of queueing behind one another, and never makes a
+// sweep wait for a session that a request is updating.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	sessions, err := s.deleteBatches(ctx, `
+DELETE FROM sessions WHERE id IN (
+	SELECT id FROM sessions WHERE idle_expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, now)
+	if err != nil {
+		return sessions, fail("delete expired", err)
+	}
+	_, err = s.deleteBatches(ctx, `
+DELETE FROM redeemed_tokens WHERE id IN (
+	SELECT id FROM redeemed_tokens WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, now)
+	return sessions, fail("delete expired", err)
+}
+
+func (s *Store) deleteBatches(ctx context.Context, query string, now time.Time) (int, error) {
+	total := 0
+	for {
+		bctx, cancel := s.bounded(ctx)
+		tag, err := s.pool.Exec(bctx, query, now, sweepBatch)
+		cancel()
+		if err != nil {
+			return total, err
+		}
+		total += int(tag.RowsAffected())
+		if tag.RowsAffected() < sweepBatch {
+			return total, nil
+		}
+	}
+}

@@ -1,0 +1,76 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/sessiond/sessiond"
+)
+
+func makeUser(id, status string, roles []string, attrs []byte, updated time.Time) *sessiond.User {
+	if roles == nil {
+		roles = []string{}
+	}
+	return &sessiond.User{ID: id, Status: sessiond.UserStatus(status), Roles: roles,
+		Attributes: json.RawMessage(attrs), UpdatedAt: ms(updated)}
+}
+
+func (s *Store) GetUser(ctx context.Context, id string) (*sessiond.User, error) {
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
+	var (
+		status  string
+		roles   []string
+		attrs   []byte
+		updated time.Time
+	)
+	err := s.pool.QueryRow(ctx, `SELECT status, roles, attributes, updated_at FROM users WHERE id = $1`, id).
+		Scan(&status, &roles, &attrs, &updated)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, sessiond.ErrNotFound
+	}
+	if err != nil {
+		return nil, fail("get user", err)
+	}
+	return makeUser(id, status, roles, attrs, updated), nil
+}
+
+const upsertUser = `
+INSERT INTO users (id, status, roles, attributes, updated_at) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (id) DO UPDATE SET status = excluded.status, roles = excluded.roles,
+	attributes = excluded.attributes, updated_at = excluded.updated_at`
+
+// PutUser upserts the record. A ban also deletes the user's sessions, in
+// the same implicit transaction and round trip, holding the user's advisory
+// lock exclusively so that no session being created at that moment
+// survives it (see Create).
+func (s *Store) PutUser(ctx context.Context, u *sessiond.User) (int, error) {
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
+	roles := u.Roles
+	if roles == nil {
+		roles = []string{} // NOT NULL; a nil slice would be sent as NULL
+	}
+	args := []any{u.ID, string(u.Status), roles, jsonBytes(u.Attributes), ms(u.UpdatedAt)}
+	if u.Status != sessiond.UserBanned {
+		_, err := s.pool.Exec(ctx, upsertUser, args...)
+		return 0, fail("put user", err)
+	}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, userLockClass, u.ID)
+	b.Queue(upsertUser, args...)
+	var revoked int
+	b.Queue(`DELETE FROM sessions WHERE user_id = $1`, u.ID).Exec(func(tag pgconn.CommandTag) error {
+		revoked = int(tag.RowsAffected())
+		return nil
+	})
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return 0, fail("put user", err)
+	}
+	return revoked, nil
+}
