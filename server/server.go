@@ -1,0 +1,128 @@
+// Package server is the sessiond JSON API: an http.Handler over a
+// *sessiond.Manager that services in any language call to create, validate,
+// rotate and revoke sessions, and to manage users.
+//
+//	h := server.New(server.Config{Manager: m, APIKeys: store})
+//	http.ListenAndServe("127.0.0.1:7070", h)
+//
+// What it guarantees:
+//
+//   - Every /v1 route needs an API key (Authorization: Bearer sk_...); the
+//     key is looked up by its SHA-256, never compared byte by byte, and there
+//     is no cache, so a revoked key is refused by the very next request.
+//   - Bad input gets a 4xx and a JSON error code, never a 5xx, a panic or a
+//     hang: bodies are bounded, must be valid UTF-8 JSON without unknown
+//     fields, and ids are checked before any store call.
+//   - A store that cannot answer fails closed with 503 store_unavailable; the
+//     cause is logged, never shown to the client.
+//   - Tokens and API keys are never logged; the request log carries the
+//     session id (a SHA-256) and the API key's id instead.
+package server
+
+import (
+	"cmp"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/sessiond/sessiond"
+)
+
+// Defaults for Config.
+const (
+	DefaultMaxBodyBytes   = 1 << 20
+	DefaultRequestTimeout = 10 * time.Second
+)
+
+// Config wires the API to its manager and key store.
+type Config struct {
+	Manager *sessiond.Manager
+	// APIKeys holds the keys that may call /v1; usually the same store as
+	// the manager's.
+	APIKeys sessiond.APIKeyStore
+	// Logger receives one line per request and every store failure
+	// (default slog.Default()).
+	Logger *slog.Logger
+	// MaxBodyBytes bounds request bodies (default 1 MiB); larger ones get
+	// 413 body_too_large.
+	MaxBodyBytes int64
+	// RequestTimeout bounds each request, store calls included, so that a
+	// store that stops answering fails closed with 503 instead of holding
+	// connections open (default 10s).
+	RequestTimeout time.Duration
+}
+
+// server holds the handlers' shared state.
+type server struct {
+	m       *sessiond.Manager
+	keys    sessiond.APIKeyStore
+	log     *slog.Logger
+	maxBody int64
+	mux     *http.ServeMux
+}
+
+// New returns the API handler. It panics if Manager or APIKeys is nil, a
+// wiring mistake that must not reach production as an open API.
+func New(cfg Config) http.Handler {
+	if cfg.Manager == nil || cfg.APIKeys == nil {
+		panic("server: Config.Manager and Config.APIKeys are required")
+	}
+	s := &server{
+		m:       cfg.Manager,
+		keys:    cfg.APIKeys,
+		log:     cmp.Or(cfg.Logger, slog.Default()),
+		maxBody: cmp.Or(cfg.MaxBodyBytes, DefaultMaxBodyBytes),
+		mux:     http.NewServeMux(),
+	}
+	s.routes()
+	return s.logRequests(s.recoverPanics(withTimeout(cmp.Or(cfg.RequestTimeout, DefaultRequestTimeout), http.HandlerFunc(s.dispatch))))
+}
+
+func (s *server) routes() {
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+
+	v1 := func(pattern string, h http.HandlerFunc) { s.mux.Handle(pattern, s.requireAPIKey(h)) }
+	v1("POST /v1/sessions", s.createSession)
+	v1("POST /v1/sessions/validate", s.validateSession)
+	v1("POST /v1/sessions/rotate", s.rotateSession)
+	v1("POST /v1/sessions/revoke", s.revokeSession)
+	v1("GET /v1/sessions/{id}", s.getSession)
+	v1("DELETE /v1/sessions/{id}", s.deleteSession)
+	v1("PATCH /v1/sessions/{id}/data", s.patchSessionData)
+	v1("GET /v1/users/{user_id}/sessions", s.listUserSessions)
+	v1("DELETE /v1/users/{user_id}/sessions", s.revokeUserSessions)
+	v1("GET /v1/users/{user_id}", s.getUser)
+	v1("PUT /v1/users/{user_id}", s.putUser)
+}
+
+// dispatch serves matched routes through the mux and answers the rest with
+// the API's JSON errors instead of the mux's plain-text 404 and 405. A
+// catch-all "/" pattern would hide the 405s (it matches every method), so
+// the mux's own verdict is asked for and translated.
+func (s *server) dispatch(w http.ResponseWriter, r *http.Request) {
+	h, pattern := s.mux.Handler(r)
+	noteRoute(r, pattern)
+	if pattern != "" {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	verdict := &discardWriter{header: http.Header{}}
+	h.ServeHTTP(verdict, r)
+	if verdict.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", verdict.header.Get("Allow"))
+		writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method "+r.Method+" is not allowed here")
+		return
+	}
+	writeError(w, http.StatusNotFound, sessiond.CodeNotFound, "no such route")
+}
+
+// discardWriter records the status and headers of a response nobody reads.
+type discardWriter struct {
+	header http.Header
+	status int
+}
+
+func (d *discardWriter) Header() http.Header         { return d.header }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(status int)      { d.status = status }
