@@ -1,0 +1,58 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+)
+
+// flashURL builds the page a POST redirects to, with a message code and its
+// arguments in the query (POST/redirect/GET).
+// args are key, value pairs.
+func flashURL(page, code string, args ...string) string {
+	q := url.Values{"m": {code}}
+	for i := 0; i+1 < len(args); i += 2 {
+		q.Set(args[i], args[i+1])
+	}
+	return page + "?" + q.Encode()
+}
+
+// flash turns the message code in a page's query into a sentence. Only
+// known codes, products, users and roles are shown, so a crafted link
+// cannot make the shop display text of the link author's choosing.
+func (a *app) flash(r *http.Request) string {
+	q := r.URL.Query()
+	n, _ := strconv.Atoi(q.Get("n"))
+	user := q.Get("u")
+	if !a.accounts.Exists(user) {
+		user = ""
+	}
+	switch q.Get("m") {
+	case "signed-out":
+		return "You have signed out. Your session is gone from the server: a copy of the old cookie is worthless."
+	case "added":
+		if p, ok := productByID(q.Get("p")); ok {
+			return "Added " + p.Name + " to your cart."
+		}
+	case "revoked":
+		return "That device has been signed out."
+	case "revoked-others":
+		return "Signed out " + plural(max(n, 0), "other device", "other devices") + "."
+	case "password":
+		return "Password changed. " + plural(max(n, 0), "other device was", "other devices were") + " signed out."
+	case "banned":
+		if user != "" {
+			return user + " is banned: " + plural(max(n, 0), "session", "sessions") + " revoked, and sign-in is refused."
+		}
+	case "unbanned":
+		if user != "" {
+			return user + " may sign in again."
+		}
+	case "role":
+		if role := q.Get("r"); user != "" && slices.Contains(roles, role) {
+			return user + " is now " + role + ", from their very next request."
+		}
+	}
+	return ""
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/sessionhttp"
+)
+
+var (
+	//go:embed templates/*.html
+	templateFiles embed.FS
+	//go:embed static/style.css
+	staticFiles embed.FS
+)
+
+// view is what every page template gets: the layout's header (who is
+// signed in, the cart's size), a flash message or an error, and the page's
+// own data.
+type view struct {
+	Title     string
+	User      string // empty when anonymous
+	Admin     bool
+	CartItems int
+	Flash     string
+	Error     string
+	Data      any
+}
+
+// parsePages parses each page with the layout, so that every page has the
+// same header, with the signed-in user's name and a "Log out" button.
+func parsePages() (map[string]*template.Template, error) {
+	names, err := fs.Glob(templateFiles, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	funcs := template.FuncMap{"money": money, "ago": ago, "device": deviceName, "plural": plural}
+	pages := map[string]*template.Template{}
+	for _, name := range names {
+		page := strings.TrimSuffix(path.Base(name), ".html")
+		if page == "layout" {
+			continue
+		}
+		t, err := template.New(page).Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", name)
+		if err != nil {
+			return nil, err
+		}
+		pages[page] = t
+	}
+	return pages, nil
+}
+
+// stylesheet serves the one static file; the shop has no script.
+func stylesheet(w http.ResponseWriter, r *http.Request) {
+	http.ServeFileFS(w, r, staticFiles, "static/style.css")
+}
+
+// render writes a page. The page is rendered to a buffer first, so that a
+// template error gives a clean 500 rather than half a page. Pages carry
+// Cache-Control: no-store: they show one user's data, which no cache may
+// keep and hand to the next user of a shared computer (OWASP).
+func (a *app) render(w http.ResponseWriter, r *http.Request, status int, page string, v view) {
+	if sess, user, ok := sessionhttp.FromContext(r.Context()); ok {
+		v.User = user.ID
+		v.Admin = user.HasRole(roleAdmin)
+		v.CartItems = cartOf(sess.Data).items()
+	}
+	if v.Flash == "" {
+		v.Flash = a.flash(r)
+	}
+	var buf bytes.Buffer
+	if err := a.pages[page].ExecuteTemplate(&buf, "layout", v); err != nil {
+		a.log.ErrorContext(r.Context(), "shop: rendering a page", "page", page, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// renderError answers an error: an HTML page for browsers, and for other
+// clients the JSON shape the rest of sessiond uses.
+func (a *app) renderError(w http.ResponseWriter, r *http.Request, status int, message string) {
+	if !wantsHTML(r) {
+		var body struct {
+			Error struct {
+				Code    string `json:"code"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		body.Error.Code, body.Error.Message = errorCodes[status], message
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(body)
+		return
+	}
+	a.render(w, r, status, "error", view{Title: http.StatusText(status), Error: message})
+}
+
+// codeRateLimited answers too many failed password checks.
+const codeRateLimited = "rate_limited"
+
+var errorCodes = map[int]string{
+	http.StatusBadRequest:            sessiond.CodeInvalidInput,
+	http.StatusForbidden:             sessionhttp.CodeForbidden,
+	http.StatusNotFound:              sessiond.CodeNotFound,
+	http.StatusConflict:              sessiond.CodeConflict,
+	http.StatusRequestEntityTooLarge: sessiond.CodeDataTooLarge,
+	http.StatusTooManyRequests:       codeRateLimited,
+	http.StatusServiceUnavailable:    sessiond.CodeStoreUnavailable,
+}
+
+// fail answers an error returned by the session library. A session that
+// ended during the request (revoked from another device, say) sends the
+// browser to sign in; a store that cannot answer gives 503, never a page
+// served as if nothing happened (fail closed).
+func (a *app) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var e *sessiond.Error
+	switch {
+	case !wantsHTML(r):
+		a.sessions.Error(w, r, err)
+	case errors.Is(err, sessiond.ErrInvalidSession):
+		redirect(w, r, "/login")
+	case errors.Is(err, sessiond.ErrConflict):
+		a.renderError(w, r, http.StatusConflict, "Too many changes at once; please try again.")
+	case errors.Is(err, sessiond.ErrDataTooLarge):
+		a.renderError(w, r, http.StatusRequestEntityTooLarge, "Your session's data has reached its size limit.")
+	case errors.As(err, &e):
+		a.renderError(w, r, http.StatusBadRequest, e.Message)
+	default:
+		a.log.ErrorContext(r.Context(), "shop: session store unavailable", "err", err)
+		a.renderError(w, r, http.StatusServiceUnavailable, "The session store is unavailable. Please try again in a moment.")
+	}
+}
+
+func (a *app) notFound(w http.ResponseWriter, r *http.Request) {
+	a.renderError(w, r, http.StatusNotFound, "There is no such page.")
+}
+
+// wantsHTML tells browsers from API clients, the way sessionhttp's
+// LoginURL redirect does.
+func wantsHTML(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// parseForm reads a POSTed form, answering a bad or oversized body itself.
+func (a *app) parseForm(w http.ResponseWriter, r *http.Request) bool {
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			a.renderError(w, r, http.StatusRequestEntityTooLarge, "The form is too large.")
+		} else {
+			a.renderError(w, r, http.StatusBadRequest, "The form could not be read.")
+		}
+		return false
+	}
+	return true
+}
+
+// redirect answers a successful POST with 303 See Other, so that reloading
+// the next page does not submit the form again.
+func redirect(w http.ResponseWriter, r *http.Request, url string) {
+	http.Redirect(w, r, url, http.StatusSeeOther)
+}
+
+func money(cents int) string { return fmt.Sprintf("€%d.%02d", cents/100, cents%100) }
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// ago says how long ago t was, coarsely: the devices page needs "which
+// one is stale", not seconds.
+func ago(t time.Time) string {
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return plural(int(d/time.Minute), "minute", "minutes") + " ago"
+	case d < 48*time.Hour:
+		return plural(int(d/time.Hour), "hour", "hours") + " ago"
+	default:
+		return plural(int(d/(24*time.Hour)), "day", "days") + " ago"
+	}
+}
