@@ -35,14 +35,23 @@ func Open(ctx context.Context, url string) (sessiond.Store, error) {
 	case "memory":
 		return memory.New(), nil
 	case "sqlite":
-		return sqlite.OpenURL(ctx, url)
+		return open(sqlite.OpenURL(ctx, url))
 	case "redis", "rediss", "redis+cluster", "rediss+cluster":
-		return redis.Open(ctx, url)
+		return open(redis.Open(ctx, url))
 	case "mysql":
-		return mysql.Open(ctx, url)
+		return open(mysql.Open(ctx, url))
 	case "postgres", "postgresql":
-		return postgres.Open(ctx, url)
+		return open(postgres.Open(ctx, url))
 	}
 	// The URL itself is not echoed: it may carry a password.
 	return nil, fmt.Errorf("store URL: unknown scheme %q (memory, sqlite, redis, rediss, redis+cluster, postgres, mysql)", scheme)
+}
+
+// open returns a store, or a nil interface (never a nil pointer wrapped in a
+// non-nil interface) with the error.
+func open[S sessiond.Store](s S, err error) (sessiond.Store, error) {
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }

@@ -1,0 +1,34 @@
+package redis
+
+import (
+	"context"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/sessiond/sessiond"
+)
+
+// RedeemToken records a one-time token id with SET NX, whose first caller
+// wins; the key expires with the token, so the ledger cleans itself.
+func (s *Store) RedeemToken(ctx context.Context, id string, expires time.Time) error {
+	// Redis drops a key whose PXAT has passed, which would record nothing;
+	// an expiry already past (a verifier refuses such a token anyway) is
+	// kept for a millisecond instead.
+	at := expires
+	if now := time.Now().Add(time.Millisecond); at.Before(now) {
+		at = now
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	err := s.client.Do(ctx, s.client.B().Set().Key(s.prefix+"t:"+id).Value("1").Nx().Pxat(at).Build()).Error()
+	switch {
+	case isNil(err):
+		return sessiond.ErrTokenUsed
+	case err != nil:
+		return wrap(err)
+	}
+	return nil
+}
+
+func isNil(err error) bool { return rueidis.IsRedisNil(err) }
