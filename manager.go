@@ -131,13 +131,10 @@ func (m *Manager) Create(ctx context.Context, ns NewSession) (token string, s *S
 // newToken draws a token whose id the store accepts for userID (see
 // SessionPlacer); most stores accept any.
 func (m *Manager) newToken(userID string) (token, id string) {
-	placer, _ := m.store.(SessionPlacer)
-	for {
-		token, id = m.keys.NewToken()
-		if placer == nil || placer.AcceptsID(userID, id) {
-			return token, id
-		}
+	if placer, ok := m.store.(SessionPlacer); ok {
+		return m.keys.NewTokenWithIDPrefix(placer.IDPrefix(userID))
 	}
+	return m.keys.NewToken()
 }
 
 // Validate checks a token and returns its live session and user. Malformed

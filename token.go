@@ -111,12 +111,31 @@ func (kr *Keyring) tag(k Key, random []byte) []byte {
 
 // NewToken returns a fresh token and its session id.
 func (kr *Keyring) NewToken() (token, id string) {
+	return kr.NewTokenWithIDPrefix("")
+}
+
+// NewTokenWithIDPrefix draws tokens until the session id starts with the
+// lowercase hex prefix (see SessionPlacer). Each draw is 32 fresh random
+// bytes; the ids that do not fit are thrown away without being encoded.
+func (kr *Keyring) NewTokenWithIDPrefix(prefix string) (token, id string) {
 	k := kr.keys[0]
-	buf := make([]byte, randomLen, randomLen+tagLen)
-	rand.Read(buf) // never fails (crypto/rand panics rather than return short)
-	buf = append(buf, kr.tag(k, buf)...)
-	token = TokenPrefix + k.ID + "_" + b64.EncodeToString(buf)
-	return token, SessionID(token)
+	head := TokenPrefix + k.ID + "_"
+	buf := make([]byte, len(head)+b64.EncodedLen(randomLen+tagLen))
+	copy(buf, head)
+	var raw [randomLen + tagLen]byte
+	var hexSum [2 * sha256.Size]byte
+	for {
+		rand.Read(raw[:randomLen]) // never fails (crypto/rand panics rather than return short)
+		copy(raw[randomLen:], kr.tag(k, raw[:randomLen]))
+		b64.Encode(buf[len(head):], raw[:])
+		sum := sha256.Sum256(buf)
+		n := (len(prefix) + 1) / 2
+		hex.Encode(hexSum[:2*n], sum[:n])
+		if string(hexSum[:len(prefix)]) == prefix {
+			token = string(buf)
+			return token, hex.EncodeToString(sum[:])
+		}
+	}
 }
 
 // Verify checks a token's shape and tag in constant time with respect to the

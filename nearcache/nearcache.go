@@ -264,9 +264,11 @@ func (c *Store) Close() error {
 
 // The optional capabilities of the wrapped store pass through.
 
-func (c *Store) AcceptsID(userID, id string) bool {
-	p, ok := c.Store.(sessiond.SessionPlacer)
-	return !ok || p.AcceptsID(userID, id)
+func (c *Store) IDPrefix(userID string) string {
+	if p, ok := c.Store.(sessiond.SessionPlacer); ok {
+		return p.IDPrefix(userID)
+	}
+	return ""
 }
 
 func (c *Store) RedeemToken(ctx context.Context, id string, expires time.Time) error {

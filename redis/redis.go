@@ -241,11 +241,12 @@ func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc)
 	return context.WithTimeout(ctx, s.timeout)
 }
 
-// AcceptsID places a session in its user's hash slot: the Manager only
+// IDPrefix places a session in its user's hash slot: the Manager only
 // creates sessions whose id begins with the user's bucket.
-func (s *Store) AcceptsID(userID, id string) bool {
-	return len(id) >= 2 && id[:2] == bucket(userID)
-}
+func (s *Store) IDPrefix(userID string) string { return bucket(userID) }
+
+// placed reports whether a session id was drawn for its user's bucket.
+func placed(userID, id string) bool { return len(id) >= 2 && id[:2] == bucket(userID) }
 
 // bucket is the hash tag of a user's keys: 8 bits of SHA-256(user id), as
 // two hex digits. 256 tags spread users over every node of a cluster

@@ -223,7 +223,7 @@ func TestPlacement(t *testing.T) {
 	session := func(user string, placed bool) *sessiond.Session {
 		for {
 			_, id := testKeys.NewToken()
-			if s.AcceptsID(user, id) == placed {
+			if strings.HasPrefix(id, s.IDPrefix(user)) == placed {
 				return &sessiond.Session{ID: id, UserID: user, CreatedAt: now, LastSeenAt: now,
 					ExpiresAt: now.Add(time.Hour), IdleExpiresAt: now.Add(time.Hour), Data: json.RawMessage(`{}`), Version: 1}
 			}

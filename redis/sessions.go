@@ -13,11 +13,11 @@ import (
 	"github.com/sessiond/sessiond"
 )
 
-// Create inserts a session whose id the store placed (see AcceptsID),
+// Create inserts a session whose id the store placed (see IDPrefix),
 // refusing a banned user in the same script.
 func (s *Store) Create(ctx context.Context, ss *sessiond.Session) error {
 	_, key, raw, ok := s.sessionKey(ss.ID)
-	if !ok || !s.AcceptsID(ss.UserID, ss.ID) {
+	if !ok || !placed(ss.UserID, ss.ID) {
 		return errors.New("redis: the session id is not placed in its user's slot (create sessions through sessiond.Manager)")
 	}
 	v, err := encodeSession(ss)

@@ -81,7 +81,7 @@ func (s *Store) Rotate(ctx context.Context, oldID, newID string, lastSeen, idleE
 
 // misplaced answers a Rotate to an id outside the old session's slot: the
 // old session being gone comes first (ErrNotFound, as for any Rotate of a
-// gone id); otherwise the caller did not draw the id through AcceptsID.
+// gone id); otherwise the caller did not draw the id through IDPrefix.
 func (s *Store) misplaced(ctx context.Context, oldKey string) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
