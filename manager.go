@@ -140,16 +140,34 @@ func (m *Manager) newToken(userID string) (token, id string) {
 // Validate checks a token and returns its live session and user. Malformed
 // and forged tokens are refused before the store is asked. Every refusal is
 // ErrInvalidSession; other errors mean the store could not answer.
+//
+// The hot path reads top to bottom: the token's shape; its id (SHA-256);
+// a near-cache hit, if the store has a cache; the token's tag (HMAC); one
+// store read.
+//
+// The records returned may be shared with a near cache: treat them as
+// read-only (Clone them to change them).
 func (m *Manager) Validate(ctx context.Context, token string) (*Session, *User, error) {
-	id, err := m.keys.Verify(token)
-	if err != nil {
-		return nil, nil, err
+	k, body, ok := m.keys.shape(token)
+	if !ok {
+		return nil, nil, ErrInvalidSession
 	}
-	return m.ValidateID(ctx, id)
+	h := hashToken(token)
+	if c, ok := m.store.(SessionCache); ok {
+		// A hit proves the token genuine without the tag: only the token
+		// that created a session hashes to its id.
+		if s, u, hit := c.Cached(h); hit {
+			return m.check(ctx, s, u)
+		}
+	}
+	if !m.keys.tagMatches(k, body) {
+		return nil, nil, ErrInvalidSession
+	}
+	return m.ValidateID(ctx, h.String())
 }
 
 // ValidateID is Validate for a session id already derived from a verified
-// token (for instance by a cache in front of the manager).
+// token.
 func (m *Manager) ValidateID(ctx context.Context, id string) (*Session, *User, error) {
 	s, u, err := m.store.Lookup(ctx, id)
 	if errors.Is(err, ErrNotFound) {
@@ -158,12 +176,18 @@ func (m *Manager) ValidateID(ctx context.Context, id string) (*Session, *User, e
 	if err != nil {
 		return nil, nil, err
 	}
+	return m.check(ctx, s, u)
+}
+
+// check applies the policy to a session read from the store or a cache:
+// expiry, the user's status, and the throttled slide of the idle expiry.
+func (m *Manager) check(ctx context.Context, s *Session, u *User) (*Session, *User, error) {
 	now := m.cfg.Now()
 	if s.Expired(now) || u.Status == UserBanned {
 		return nil, nil, ErrInvalidSession
 	}
 	if now.Sub(s.LastSeenAt) >= m.cfg.TouchInterval {
-		m.touch(ctx, s, now)
+		s = m.touch(ctx, s, now)
 	}
 	return s, u, nil
 }
@@ -171,12 +195,15 @@ func (m *Manager) ValidateID(ctx context.Context, id string) (*Session, *User, e
 // touch slides the idle expiry. A failed touch does not fail the request:
 // the read that proved the session live has already succeeded, and the next
 // request will try again.
-func (m *Manager) touch(ctx context.Context, s *Session, now time.Time) {
+func (m *Manager) touch(ctx context.Context, s *Session, now time.Time) *Session {
 	now = now.UTC().Truncate(time.Millisecond)
 	idle := m.idleExpiry(s, now)
-	if m.store.Touch(ctx, s.ID, now, idle) == nil {
-		s.LastSeenAt, s.IdleExpiresAt = now, idle
+	if m.store.Touch(ctx, s.ID, now, idle) != nil {
+		return s
 	}
+	touched := *s // s may be shared with a cache
+	touched.LastSeenAt, touched.IdleExpiresAt = now, idle
+	return &touched
 }
 
 func (m *Manager) idleExpiry(s *Session, now time.Time) time.Time {

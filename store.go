@@ -145,3 +145,11 @@ type Invalidator interface {
 	// must treat a return as "anything may have changed".
 	Subscribe(ctx context.Context, ready func(), fn func(Invalidation)) error
 }
+
+// SessionCache is implemented by store layers that keep validated sessions
+// in memory (package nearcache). Cached answers without any I/O, or misses;
+// it is keyed by the raw SHA-256 of the token so that a hit costs one hash
+// and no encoding.
+type SessionCache interface {
+	Cached(h IDHash) (*Session, *User, bool)
+}

@@ -35,7 +35,8 @@ type Key struct {
 	ID     string
 	Secret []byte
 
-	macs *sync.Pool // of keyed HMAC-SHA256 states: hmac.New costs as much as the check
+	label []byte     // what the tag is computed over before the random part
+	macs  *sync.Pool // of keyed HMAC-SHA256 states: hmac.New costs as much as the check
 }
 
 // Keyring signs new tokens with its first key and verifies with any key, so
@@ -62,10 +63,12 @@ func NewKeyring(secrets ...[]byte) (*Keyring, error) {
 		}
 		sum := sha256.Sum256(append([]byte("sessiond key id\x00"), s...))
 		secret := append([]byte(nil), s...)
+		id := hex.EncodeToString(sum[:3])
 		kr.keys = append(kr.keys, Key{
-			ID:     hex.EncodeToString(sum[:3]),
+			ID:     id,
 			Secret: secret,
-			macs:   &sync.Pool{New: func() any { return hmac.New(sha256.New, secret) }},
+			label:  []byte("sessiond token v1\x00" + id),
+			macs:   &sync.Pool{New: func() any { return &mac{h: hmac.New(sha256.New, secret)} }},
 		})
 	}
 	return kr, nil
@@ -98,15 +101,21 @@ func decodeSecret(s string) []byte {
 // CurrentKeyID is the id of the signing key.
 func (kr *Keyring) CurrentKeyID() string { return kr.keys[0].ID }
 
-func (kr *Keyring) tag(k Key, random []byte) []byte {
-	m := k.macs.Get().(hash.Hash)
-	defer k.macs.Put(m)
-	m.Reset()
-	m.Write([]byte("sessiond token v1\x00"))
-	m.Write([]byte(k.ID))
-	m.Write(random)
-	var sum [sha256.Size]byte
-	return m.Sum(sum[:0])[:tagLen]
+// mac is a pooled keyed HMAC state with room for its sum, so that a check
+// allocates nothing.
+type mac struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
+}
+
+func (kr *Keyring) tag(k *Key, random []byte) (tag [tagLen]byte) {
+	m := k.macs.Get().(*mac)
+	m.h.Reset()
+	m.h.Write(k.label)
+	m.h.Write(random)
+	copy(tag[:], m.h.Sum(m.sum[:0]))
+	k.macs.Put(m)
+	return tag
 }
 
 // NewToken returns a fresh token and its session id.
@@ -118,7 +127,7 @@ func (kr *Keyring) NewToken() (token, id string) {
 // lowercase hex prefix (see SessionPlacer). Each draw is 32 fresh random
 // bytes; the ids that do not fit are thrown away without being encoded.
 func (kr *Keyring) NewTokenWithIDPrefix(prefix string) (token, id string) {
-	k := kr.keys[0]
+	k := &kr.keys[0]
 	head := TokenPrefix + k.ID + "_"
 	buf := make([]byte, len(head)+b64.EncodedLen(randomLen+tagLen))
 	copy(buf, head)
@@ -126,7 +135,8 @@ func (kr *Keyring) NewTokenWithIDPrefix(prefix string) (token, id string) {
 	var hexSum [2 * sha256.Size]byte
 	for {
 		rand.Read(raw[:randomLen]) // never fails (crypto/rand panics rather than return short)
-		copy(raw[randomLen:], kr.tag(k, raw[:randomLen]))
+		tag := kr.tag(k, raw[:randomLen])
+		copy(raw[randomLen:], tag[:])
 		b64.Encode(buf[len(head):], raw[:])
 		sum := sha256.Sum256(buf)
 		n := (len(prefix) + 1) / 2
@@ -138,34 +148,77 @@ func (kr *Keyring) NewTokenWithIDPrefix(prefix string) (token, id string) {
 	}
 }
 
-// Verify checks a token's shape and tag in constant time with respect to the
-// secret and returns its session id. Any failure is ErrInvalidSession.
+// Verify checks a token's shape and tag and returns its session id. Any
+// failure is ErrInvalidSession.
 func (kr *Keyring) Verify(token string) (id string, err error) {
+	k, body, ok := kr.shape(token)
+	if !ok || !kr.tagMatches(k, body) {
+		return "", ErrInvalidSession
+	}
+	return SessionID(token), nil
+}
+
+// shape checks what costs nothing to check — the prefix, a known key id,
+// the length — and returns the key and the base64 body.
+func (kr *Keyring) shape(token string) (k *Key, body string, ok bool) {
 	if len(token) > MaxTokenLen || !strings.HasPrefix(token, TokenPrefix) {
-		return "", ErrInvalidSession
+		return nil, "", false
 	}
-	kid, body, ok := strings.Cut(token[len(TokenPrefix):], "_")
-	if !ok {
-		return "", ErrInvalidSession
+	kid, body, found := strings.Cut(token[len(TokenPrefix):], "_")
+	if !found || len(body) != b64.EncodedLen(randomLen+tagLen) {
+		return nil, "", false
 	}
-	raw, err := b64.DecodeString(body)
-	if err != nil || len(raw) != randomLen+tagLen {
-		return "", ErrInvalidSession
-	}
-	for _, k := range kr.keys {
-		if k.ID == kid && hmac.Equal(kr.tag(k, raw[:randomLen]), raw[randomLen:]) {
-			return SessionID(token), nil
+	for i := range kr.keys {
+		if kr.keys[i].ID == kid {
+			return &kr.keys[i], body, true
 		}
 	}
-	return "", ErrInvalidSession
+	return nil, "", false
+}
+
+// tagMatches decodes the body (canonical base64 only) and compares its tag
+// in constant time.
+func (kr *Keyring) tagMatches(k *Key, body string) bool {
+	var src [2 * (randomLen + tagLen)]byte // decode from the stack, not a heap copy
+	var raw [randomLen + tagLen]byte
+	if n, err := b64.Decode(raw[:], src[:copy(src[:], body)]); err != nil || n != len(raw) {
+		return false
+	}
+	tag := kr.tag(k, raw[:randomLen])
+	return hmac.Equal(tag[:], raw[randomLen:])
+}
+
+// IDHash is a session id in its raw form: the SHA-256 of the token.
+type IDHash [sha256.Size]byte
+
+// String is the session id: lowercase hex.
+func (h IDHash) String() string {
+	var id [2 * sha256.Size]byte
+	hex.Encode(id[:], h[:])
+	return string(id[:])
+}
+
+// ParseIDHash reads a session id.
+func ParseIDHash(id string) (h IDHash, ok bool) {
+	if len(id) != 2*len(h) {
+		return h, false
+	}
+	_, err := hex.Decode(h[:], []byte(id))
+	return h, err == nil
+}
+
+// hashToken is the raw session id of a token, hashed from the stack.
+func hashToken(token string) IDHash {
+	var buf [MaxTokenLen]byte
+	if len(token) <= len(buf) {
+		return sha256.Sum256(buf[:copy(buf[:], token)])
+	}
+	return sha256.Sum256([]byte(token))
 }
 
 // SessionID is the id stored for a token: hex SHA-256, so a dump of the store
 // (or a log line, or an admin page) yields no usable token.
-func SessionID(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
+func SessionID(token string) string { return hashToken(token).String() }
 
 // ValidSessionID reports whether s has the shape of a session id.
 func ValidSessionID(s string) bool {

@@ -5,6 +5,7 @@
 package bench
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"path/filepath"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/memory"
+	"github.com/sessiond/sessiond/nearcache"
 	"github.com/sessiond/sessiond/sqlite"
 )
 
@@ -66,6 +68,16 @@ func BenchmarkValidate(b *testing.B) {
 	b.Run("memory", func(b *testing.B) {
 		benchValidate(b, newManager(b, memory.New()))
 	})
+	b.Run("nearcache", func(b *testing.B) {
+		// A cache hit never reaches the store, so the store behind it does
+		// not matter; memory is the one that announces invalidations here.
+		store := nearcache.New(memory.New(), nearcache.Options{MaxStaleness: time.Hour}).(*nearcache.Store)
+		defer store.Close()
+		for !store.Healthy() {
+			time.Sleep(time.Millisecond)
+		}
+		benchValidate(b, newManager(b, store))
+	})
 	b.Run("sqlite", func(b *testing.B) {
 		store, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{SweepInterval: -1})
 		if err != nil {
@@ -75,35 +87,11 @@ func BenchmarkValidate(b *testing.B) {
 		benchValidate(b, newManager(b, store))
 	})
 	b.Run("jwt-hs256", func(b *testing.B) {
-		now := time.Now()
-		token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, sessionClaims{
-			Roles: []string{"customer", "beta"},
-			RegisteredClaims: jwt.RegisteredClaims{
-				Issuer:    "https://auth.example",
-				Subject:   "user-42",
-				Audience:  jwt.ClaimStrings{"shop"},
-				ExpiresAt: jwt.NewNumericDate(now.Add(30 * time.Minute)),
-				IssuedAt:  jwt.NewNumericDate(now),
-				ID:        "01J9Z3K5V8Q2W7X4Y6T1R0M3N5",
-			},
-		}).SignedString(secret)
-		if err != nil {
-			b.Fatal(err)
-		}
-		parser := jwt.NewParser(
-			jwt.WithAudience("shop"),
-			jwt.WithIssuer("https://auth.example"),
-			jwt.WithExpirationRequired(),
-			jwt.WithValidMethods([]string{"HS256"}),
-		)
-		key := func(*jwt.Token) (any, error) { return secret, nil }
-		b.ReportAllocs()
-		for b.Loop() {
-			var c sessionClaims
-			if _, err := parser.ParseWithClaims(token, &c, key); err != nil || len(c.Roles) != 2 {
-				b.Fatal(err)
-			}
-		}
+		benchJWT(b, jwt.SigningMethodHS256, secret, secret)
+	})
+	b.Run("jwt-eddsa", func(b *testing.B) {
+		pub, priv, _ := ed25519.GenerateKey(nil)
+		benchJWT(b, jwt.SigningMethodEdDSA, priv, pub)
 	})
 	b.Run("floor", func(b *testing.B) {
 		keys, err := sessiond.NewKeyring(secret)
@@ -121,6 +109,39 @@ func BenchmarkValidate(b *testing.B) {
 			}
 		}
 	})
+}
+
+// benchJWT verifies a session-like JWT the way a careful service does.
+func benchJWT(b *testing.B, method jwt.SigningMethod, signKey, verifyKey any) {
+	now := time.Now()
+	token, err := jwt.NewWithClaims(method, sessionClaims{
+		Roles: []string{"customer", "beta"},
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    "https://auth.example",
+			Subject:   "user-42",
+			Audience:  jwt.ClaimStrings{"shop"},
+			ExpiresAt: jwt.NewNumericDate(now.Add(30 * time.Minute)),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ID:        "01J9Z3K5V8Q2W7X4Y6T1R0M3N5",
+		},
+	}).SignedString(signKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	parser := jwt.NewParser(
+		jwt.WithAudience("shop"),
+		jwt.WithIssuer("https://auth.example"),
+		jwt.WithExpirationRequired(),
+		jwt.WithValidMethods([]string{method.Alg()}),
+	)
+	key := func(*jwt.Token) (any, error) { return verifyKey, nil }
+	b.ReportAllocs()
+	for b.Loop() {
+		var c sessionClaims
+		if _, err := parser.ParseWithClaims(token, &c, key); err != nil || len(c.Roles) != 2 {
+			b.Fatal(err)
+		}
+	}
 }
 
 func benchValidate(b *testing.B, m *sessiond.Manager) {

@@ -45,14 +45,13 @@ type Store struct {
 	inv  sessiond.Invalidator
 	opts Options
 
-	sessions *otter.Cache[string, sessionEntry]
-	users    *otter.Cache[string, userEntry]
+	sessions *otter.Cache[sessiond.IDHash, sessionEntry]
+	users    *otter.Cache[string, *userEntry]
 
 	// mu orders cache fills against invalidations: a fill stores its result
 	// only if no invalidation happened since its load began (gen unchanged).
 	mu      sync.Mutex
 	gen     atomic.Uint64
-	epochs  atomic.Uint64
 	healthy atomic.Bool
 
 	stats  Stats
@@ -60,14 +59,19 @@ type Store struct {
 	done   chan struct{}
 }
 
+// A session entry points at the entry of its user, so a hit is one cache
+// read. The user entry is marked stale when it leaves the user table for
+// any reason (invalidation, eviction, expiry), which retires every session
+// entry that was cached with it.
 type sessionEntry struct {
-	s         *sessiond.Session
-	userEpoch uint64
+	s    *sessiond.Session
+	user *userEntry
 }
 
 type userEntry struct {
-	u     *sessiond.User
-	epoch uint64
+	u      *sessiond.User
+	loaded time.Time
+	stale  atomic.Bool
 }
 
 // Stats count cache outcomes (for metrics and benchmarks).
@@ -100,13 +104,18 @@ func newStore(store sessiond.Store, inv sessiond.Invalidator, opts Options) *Sto
 		Store: store,
 		inv:   inv,
 		opts:  opts,
-		sessions: otter.Must(&otter.Options[string, sessionEntry]{
+		sessions: otter.Must(&otter.Options[sessiond.IDHash, sessionEntry]{
 			MaximumSize:      opts.MaxEntries,
-			ExpiryCalculator: otter.ExpiryWriting[string, sessionEntry](opts.MaxStaleness),
+			// A session entry lives no longer than its user entry, so a hit
+			// needs no clock of its own.
+			ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[sessiond.IDHash, sessionEntry]) time.Duration {
+				return max(opts.MaxStaleness-time.Since(e.Value.user.loaded), 0)
+			}),
 		}),
-		users: otter.Must(&otter.Options[string, userEntry]{
+		users: otter.Must(&otter.Options[string, *userEntry]{
 			MaximumSize:      opts.MaxEntries,
-			ExpiryCalculator: otter.ExpiryWriting[string, userEntry](opts.MaxStaleness),
+			ExpiryCalculator: otter.ExpiryWriting[string, *userEntry](opts.MaxStaleness),
+			OnAtomicDeletion: func(e otter.DeletionEvent[string, *userEntry]) { e.Value.stale.Store(true) },
 		}),
 		done: make(chan struct{}),
 	}
@@ -168,11 +177,13 @@ func (c *Store) drop(inv sessiond.Invalidation) {
 	c.mu.Lock()
 	c.gen.Add(1)
 	if inv.SessionID != "" {
-		c.sessions.Invalidate(inv.SessionID)
+		if h, ok := sessiond.ParseIDHash(inv.SessionID); ok {
+			c.sessions.Invalidate(h)
+		}
 	}
 	if inv.UserID != "" {
-		// Sessions cached with this user's old record carry its epoch; a
-		// new record gets a new epoch, so they all miss.
+		// Removing the user's entry marks it stale, which retires every
+		// session entry cached with it.
 		c.users.Invalidate(inv.UserID)
 	}
 	c.mu.Unlock()
@@ -184,15 +195,27 @@ func (c *Store) Healthy() bool { return c.healthy.Load() }
 // Stats returns the cache's counters.
 func (c *Store) Stats() *Stats { return &c.stats }
 
+// Cached returns a cached session and its user, if the cache is live and
+// holds both. They are the cache's own records, not copies — the Manager
+// treats them as read-only — so a hit allocates nothing.
+func (c *Store) Cached(h sessiond.IDHash) (*sessiond.Session, *sessiond.User, bool) {
+	if !c.healthy.Load() {
+		return nil, nil, false
+	}
+	se, ok := c.sessions.GetIfPresent(h)
+	if !ok || se.user.stale.Load() {
+		return nil, nil, false
+	}
+	c.stats.Hits.Add(1)
+	return se.s, se.user.u, true
+}
+
 // Lookup serves from the cache when it can, else from the store, filling
 // the cache unless an invalidation raced the load.
 func (c *Store) Lookup(ctx context.Context, id string) (*sessiond.Session, *sessiond.User, error) {
-	if c.healthy.Load() {
-		if se, ok := c.sessions.GetIfPresent(id); ok {
-			if ue, ok := c.users.GetIfPresent(se.s.UserID); ok && ue.epoch == se.userEpoch {
-				c.stats.Hits.Add(1)
-				return se.s.Clone(), ue.u.Clone(), nil
-			}
+	if h, ok := sessiond.ParseIDHash(id); ok {
+		if s, u, ok := c.Cached(h); ok {
+			return s.Clone(), u.Clone(), nil
 		}
 	}
 	c.stats.Misses.Add(1)
@@ -212,11 +235,13 @@ func (c *Store) fill(gen uint64, s *sessiond.Session, u *sessiond.User) {
 		return
 	}
 	ue, ok := c.users.GetIfPresent(u.ID)
-	if !ok {
-		ue = userEntry{u: u, epoch: c.epochs.Add(1)}
+	if !ok || ue.stale.Load() {
+		ue = &userEntry{u: u, loaded: time.Now()}
 		c.users.Set(u.ID, ue)
 	}
-	c.sessions.Set(s.ID, sessionEntry{s: s, userEpoch: ue.epoch})
+	if h, ok := sessiond.ParseIDHash(s.ID); ok {
+		c.sessions.Set(h, sessionEntry{s: s, user: ue})
+	}
 }
 
 // The writes below drop local entries at once, without waiting for the
@@ -325,3 +350,12 @@ func (c *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	}
 	return 0, nil
 }
+
+var (
+	_ sessiond.Store          = (*Store)(nil)
+	_ sessiond.SessionCache   = (*Store)(nil)
+	_ sessiond.SessionPlacer  = (*Store)(nil)
+	_ sessiond.TokenLedger    = (*Store)(nil)
+	_ sessiond.APIKeyStore    = (*Store)(nil)
+	_ sessiond.ExpiredSweeper = (*Store)(nil)
+)
