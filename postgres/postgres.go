@@ -13,10 +13,11 @@
 //	connect_timeout           seconds per connection attempt (default: op_timeout)
 //	default_query_exec_mode   exec or simple_protocol behind PgBouncer in
 //	                          transaction mode (the store keeps no state on a
-//	                          connection: its locks are transaction-scoped)
+//	                          connection: its locks are transaction-scoped;
+//	                          but see invalidate.go for the near cache)
 //	sslmode, search_path, …   as in libpq
 //
-// and two of sessiond's own, removed before the URL reaches pgx (which
+// and three of sessiond's own, removed before the URL reaches pgx (which
 // would send unknown parameters to the server as settings):
 //
 //	op_timeout      bound on every store call, so that a dead or unreachable
@@ -25,6 +26,11 @@
 //	                deadline applies if it is sooner)
 //	sweep_interval  how often expired sessions and redeemed tokens are
 //	                deleted (default 1m; negative disables the sweeper)
+//	notify_channel  the LISTEN/NOTIFY channel of near-cache invalidations
+//	                (default sessiond_invalidate; letters, digits and _, at
+//	                most 63): channels are per database, not per schema, so
+//	                deployments that share a database in different
+//	                search_path schemas give each its own (see invalidate.go)
 //
 // The store creates and migrates its own tables (see schema.go), in the
 // database and schema (search_path) the URL names. Several nodes may open
@@ -48,12 +54,14 @@ import (
 const (
 	DefaultOpTimeout     = 2 * time.Second
 	DefaultSweepInterval = time.Minute
+	DefaultNotifyChannel = "sessiond_invalidate"
 )
 
 // Store is a PostgreSQL-backed sessiond.Store.
 type Store struct {
 	pool      *pgxpool.Pool
 	opTimeout time.Duration
+	channel   string // of invalidations
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -78,7 +86,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := &Store{pool: pool, opTimeout: cfg.opTimeout, stop: make(chan struct{})}
+	s := &Store{pool: pool, opTimeout: cfg.opTimeout, channel: cfg.channel, stop: make(chan struct{})}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -93,6 +101,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 type config struct {
 	pool      *pgxpool.Config
 	opTimeout time.Duration
+	channel   string
 }
 
 // parseURL splits sessiond's parameters from pgx's. Errors never echo the
@@ -128,6 +137,14 @@ func parseURL(rawURL string) (config, time.Duration, error) {
 	}
 	if sweepEvery == 0 {
 		sweepEvery = DefaultSweepInterval
+	}
+	cfg.channel = q.Get("notify_channel")
+	q.Del("notify_channel")
+	if cfg.channel == "" {
+		cfg.channel = DefaultNotifyChannel
+	}
+	if !validChannel(cfg.channel) {
+		return cfg, 0, errors.New("postgres: notify_channel: want 1 to 63 letters, digits or _")
 	}
 	u.RawQuery = q.Encode()
 	if cfg.pool, err = pgxpool.ParseConfig(u.String()); err != nil {

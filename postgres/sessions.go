@@ -136,14 +136,15 @@ func (s *Store) Touch(ctx context.Context, id string, lastSeen, idleExpires time
 
 // UpdateData is a compare-and-swap on version in one statement: the row
 // lock makes concurrent updates take turns, and an UPDATE cannot bring back
-// a row that a revocation deleted.
+// a row that a revocation deleted. Only a successful swap announces itself
+// (see invalidate.go); the nil skips pg_notify's void result.
 func (s *Store) UpdateData(ctx context.Context, id string, version int64, data json.RawMessage) (*sessiond.Session, error) {
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
 	ss, err := scanSession(s.pool.QueryRow(ctx, `
 UPDATE sessions SET data = $1, version = version + 1
 WHERE id = $2 AND version = $3
-RETURNING `+sessionColumns, jsonBytes(data), id, version))
+RETURNING `+sessionColumns+`, pg_notify($4, $5)`, jsonBytes(data), id, version, s.channel, sessionPrefix+id), nil)
 	if !errors.Is(err, sessiond.ErrNotFound) {
 		return ss, fail("update data", err)
 	}
@@ -164,21 +165,23 @@ func (s *Store) conflictOrGone(ctx context.Context, id string) error {
 }
 
 // Rotate changes the primary key in place: data, created_at and version go
-// along, the user index follows, and the old id is gone in the same step.
+// along, the user index follows, and the old id is gone in the same step,
+// announced with it (the new id is in no cache yet).
 func (s *Store) Rotate(ctx context.Context, oldID, newID string, lastSeen, idleExpires time.Time) (*sessiond.Session, error) {
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
 	ss, err := scanSession(s.pool.QueryRow(ctx, `
 UPDATE sessions SET id = $1, last_seen_at = $2, idle_expires_at = $3
 WHERE id = $4
-RETURNING `+sessionColumns, newID, ms(lastSeen), ms(idleExpires), oldID))
+RETURNING `+sessionColumns+`, pg_notify($5, $6)`, newID, ms(lastSeen), ms(idleExpires), oldID, s.channel, sessionPrefix+oldID), nil)
 	return ss, fail("rotate", err)
 }
 
 func (s *Store) Delete(ctx context.Context, id string) error {
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
-	tag, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, id)
+	tag, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE id = $1 RETURNING pg_notify($2, $3)`,
+		id, s.channel, sessionPrefix+id)
 	if err != nil {
 		return fail("delete", err)
 	}
@@ -188,14 +191,22 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
+// DeleteUserSessions deletes and announces in one batch: one round trip,
+// one implicit transaction.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID, exceptID string) (int, error) {
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
-	tag, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1 AND id <> $2`, userID, exceptID)
-	if err != nil {
+	b := &pgx.Batch{}
+	var deleted int
+	b.Queue(`DELETE FROM sessions WHERE user_id = $1 AND id <> $2`, userID, exceptID).Exec(func(tag pgconn.CommandTag) error {
+		deleted = int(tag.RowsAffected())
+		return nil
+	})
+	s.notify(b, userPrefix+userID)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return 0, fail("delete user sessions", err)
 	}
-	return int(tag.RowsAffected()), nil
+	return deleted, nil
 }
 
 func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]*sessiond.Session, error) {

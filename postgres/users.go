@@ -45,10 +45,11 @@ INSERT INTO users (id, status, roles, attributes, updated_at) VALUES ($1, $2, $3
 ON CONFLICT (id) DO UPDATE SET status = excluded.status, roles = excluded.roles,
 	attributes = excluded.attributes, updated_at = excluded.updated_at`
 
-// PutUser upserts the record. A ban also deletes the user's sessions, in
-// the same implicit transaction and round trip, holding the user's advisory
-// lock exclusively so that no session being created at that moment
-// survives it (see Create).
+// PutUser upserts the record, announcing the change from the upsert's
+// RETURNING list (see invalidate.go). A ban also deletes the user's
+// sessions, in the same implicit transaction and round trip, holding the
+// user's advisory lock exclusively so that no session being created at that
+// moment survives it (see Create).
 func (s *Store) PutUser(ctx context.Context, u *sessiond.User) (int, error) {
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
@@ -56,14 +57,16 @@ func (s *Store) PutUser(ctx context.Context, u *sessiond.User) (int, error) {
 	if roles == nil {
 		roles = []string{} // NOT NULL; a nil slice would be sent as NULL
 	}
-	args := []any{u.ID, string(u.Status), roles, jsonBytes(u.Attributes), ms(u.UpdatedAt)}
+	upsert := upsertUser + `
+RETURNING pg_notify($6, $7)`
+	args := []any{u.ID, string(u.Status), roles, jsonBytes(u.Attributes), ms(u.UpdatedAt), s.channel, userPrefix + u.ID}
 	if u.Status != sessiond.UserBanned {
-		_, err := s.pool.Exec(ctx, upsertUser, args...)
+		_, err := s.pool.Exec(ctx, upsert, args...)
 		return 0, fail("put user", err)
 	}
 	b := &pgx.Batch{}
 	b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, userLockClass, u.ID)
-	b.Queue(upsertUser, args...)
+	b.Queue(upsert, args...)
 	var revoked int
 	b.Queue(`DELETE FROM sessions WHERE user_id = $1`, u.ID).Exec(func(tag pgconn.CommandTag) error {
 		revoked = int(tag.RowsAffected())
