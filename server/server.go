@@ -17,15 +17,24 @@
 //     cause is logged, never shown to the client.
 //   - Tokens and API keys are never logged; the request log carries the
 //     session id (a SHA-256) and the API key's id instead.
+//   - GET /metrics (Prometheus; labels are route patterns, never ids) and
+//     GET /openapi.json (the API's OpenAPI 3.1 document) need no API key:
+//     keep the listener internal, or serve the metrics on an internal one
+//     of their own (Config.Metrics).
 package server
 
 import (
 	"cmp"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/assertion"
+	"github.com/sessiond/sessiond/onetime"
 )
 
 // Defaults for Config.
@@ -50,6 +59,30 @@ type Config struct {
 	// store that stops answering fails closed with 503 instead of holding
 	// connections open (default 10s).
 	RequestTimeout time.Duration
+	// Metrics, if set, receives the server's Prometheus metrics, and GET
+	// /metrics is left out of the API: the caller serves the registry on an
+	// internal listener (MetricsHandler), or not at all. If nil, the server
+	// keeps a registry of its own (NewRegistry) and serves it at GET
+	// /metrics without an API key.
+	Metrics *prometheus.Registry
+
+	// CookieName is the session cookie GET /v1/auth reads (default
+	// DefaultCookieName); the Authorization: Bearer header is always read.
+	CookieName string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client that /v1/auth counts invalid tokens against (default none:
+	// the connection's address is the client).
+	TrustedProxies []netip.Prefix
+	// AuthFailureRate and AuthFailureBurst throttle invalid tokens at
+	// /v1/auth per client address: AuthFailureBurst at once, refilled at
+	// AuthFailureRate per second (defaults 1/s and 20).
+	AuthFailureRate  float64
+	AuthFailureBurst int
+	// Assertions, when set, makes /v1/auth add X-Identity-Token and
+	// publishes its keys at /.well-known/jwks.json.
+	Assertions *assertion.Signer
+	// Tokens, when set, serves the one-time token routes (/v1/tokens).
+	Tokens *onetime.Issuer
 }
 
 // server holds the handlers' shared state.
@@ -58,12 +91,21 @@ type server struct {
 	keys    sessiond.APIKeyStore
 	log     *slog.Logger
 	maxBody int64
-	mux     *http.ServeMux
+	mux     *routeMux
+	cfg     Config // for the routes that read more of it
+	metrics *metrics
 }
 
 // New returns the API handler. It panics if Manager or APIKeys is nil, a
 // wiring mistake that must not reach production as an open API.
 func New(cfg Config) http.Handler {
+	h, _ := newServer(cfg)
+	return h
+}
+
+// newServer returns the API handler and the server behind it, whose routes
+// the tests read.
+func newServer(cfg Config) (http.Handler, *server) {
 	if cfg.Manager == nil || cfg.APIKeys == nil {
 		panic("server: Config.Manager and Config.APIKeys are required")
 	}
@@ -72,10 +114,12 @@ func New(cfg Config) http.Handler {
 		keys:    cfg.APIKeys,
 		log:     cmp.Or(cfg.Logger, slog.Default()),
 		maxBody: cmp.Or(cfg.MaxBodyBytes, DefaultMaxBodyBytes),
-		mux:     http.NewServeMux(),
+		mux:     newRouteMux(),
+		cfg:     cfg,
+		metrics: newMetrics(cfg),
 	}
 	s.routes()
-	return s.logRequests(s.recoverPanics(withTimeout(cmp.Or(cfg.RequestTimeout, DefaultRequestTimeout), http.HandlerFunc(s.dispatch))))
+	return s.logRequests(s.countRequests(s.recoverPanics(withTimeout(cmp.Or(cfg.RequestTimeout, DefaultRequestTimeout), http.HandlerFunc(s.dispatch))))), s
 }
 
 func (s *server) routes() {
@@ -94,6 +138,8 @@ func (s *server) routes() {
 	v1("DELETE /v1/users/{user_id}/sessions", s.revokeUserSessions)
 	v1("GET /v1/users/{user_id}", s.getUser)
 	v1("PUT /v1/users/{user_id}", s.putUser)
+	s.authRoutes()
+	s.opsRoutes()
 }
 
 // dispatch serves matched routes through the mux and answers the rest with

@@ -54,6 +54,7 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.metrics.sessionCreated()
 	noteSession(r, sess.ID)
 	writeJSON(w, http.StatusCreated, tokenResponse{token, sessionView(sess)})
 }
@@ -80,6 +81,7 @@ func (s *server) validateSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess, user, err := s.m.Validate(r.Context(), token)
+	s.metrics.validation(err)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -118,6 +120,7 @@ func (s *server) revokeSession(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.metrics.sessionsRevoked(1)
 	noteSession(r, sessiond.SessionID(token))
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -141,6 +144,7 @@ func (s *server) deleteSession(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.metrics.sessionsRevoked(1)
 	noteSession(r, id)
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -45,6 +45,7 @@ func (s *server) revokeUserSessions(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.metrics.sessionsRevoked(n)
 	writeJSON(w, http.StatusOK, struct {
 		Revoked int `json:"revoked"`
 	}{n})
@@ -94,6 +95,7 @@ func (s *server) putUser(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.metrics.sessionsRevoked(revoked)
 	// Read the record back rather than echo the request: the answer shows
 	// what the store holds, normalised, with its update time.
 	u, err := s.m.User(r.Context(), id)

@@ -103,14 +103,11 @@ func apikeyRevoke(args []string, stdout, stderr io.Writer) error {
 	if err := c.parse(args); err != nil {
 		return err
 	}
-	// The id may come before the flags as well as after them.
-	if c.NArg() == 0 {
+	if len(c.args) == 0 {
 		return c.usageError("which key? give its id (see sessiond apikey list)")
 	}
-	id := c.Arg(0)
-	if err := c.Parse(c.Args()[1:]); err != nil {
-		return errUsage
-	}
+	id := c.args[0]
+	c.args = c.args[1:]
 	if err := c.noArgs(); err != nil {
 		return err
 	}

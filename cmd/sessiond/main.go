@@ -9,8 +9,10 @@
 //
 // Every flag of the configuration (--addr, --store, --data-dir, ...) can
 // also be set in the environment as SESSIOND_<FLAG> (SESSIOND_DATA_DIR for
-// --data-dir); a flag on the command line wins. This package only wires:
-// the API is package server, the policy package sessiond.
+// --data-dir), or in the file named by --config as "data-dir = ..." lines
+// (config.go); the command line wins over the environment, which wins over
+// the file. This package only wires: the API is package server, the policy
+// package sessiond.
 package main
 
 import (

@@ -60,15 +60,19 @@ func keyring(source, secrets string) (*sessiond.Keyring, error) {
 }
 
 // generateSecret writes 32 random bytes, base64, to path with mode 0600.
-// The key is written to a temporary file and linked into place, so that a
-// crash never leaves a half-written key, and of two processes starting at
-// once the second one reads the first one's key instead of replacing it.
 func generateSecret(path string) ([]byte, error) {
 	raw := make([]byte, 32)
 	rand.Read(raw) // never fails (crypto/rand panics rather than return short)
-	b := []byte(base64.StdEncoding.EncodeToString(raw) + "\n")
+	return createKeyFile(path, []byte(base64.StdEncoding.EncodeToString(raw)+"\n"))
+}
 
-	tmp, err := os.CreateTemp(filepath.Dir(path), secretKeyFile+".tmp-*")
+// createKeyFile writes a new key file with mode 0600 and returns what path
+// holds afterwards. The key is written to a temporary file and linked into
+// place, so that a crash never leaves a half-written key, and of two
+// processes starting at once the second one reads the first one's key
+// instead of replacing it.
+func createKeyFile(path string, b []byte) ([]byte, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return nil, err
 	}

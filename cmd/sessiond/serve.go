@@ -21,7 +21,9 @@ import (
 type serveConfig struct {
 	addr       string
 	store      storeFlags
-	cookieName string // read by /v1/auth, which comes in a later release
+	cookieName string // read by /v1/auth
+	auth       authFlags
+	metrics    metricsFlags
 	secretFile string
 	logLevel   slog.Level
 	policy     sessiond.Config
@@ -33,23 +35,7 @@ const shutdownTimeout = 30 * time.Second
 
 func serve(args []string, stderr io.Writer) error {
 	var cfg serveConfig
-	c := newCommand("serve", "serve [flags]", stderr)
-	c.StringVar(&cfg.addr, "addr", "127.0.0.1:7070", "listen address, host:port")
-	cfg.store.register(c)
-	c.StringVar(&cfg.cookieName, "cookie-name", "__Host-session", "session cookie read by /v1/auth (the Authorization: Bearer header is always read)")
-	c.StringVar(&cfg.secretFile, "secret-file", "", "file of comma-separated token secrets, current first (instead of $SESSIOND_SECRET; default: generated into <data-dir>/secret.key)")
-	c.DurationVar(&cfg.policy.IdleTimeout, "idle-timeout", sessiond.DefaultIdleTimeout, "end sessions unused for this long")
-	c.DurationVar(&cfg.policy.Lifetime, "lifetime", sessiond.DefaultLifetime, "end sessions this long after creation, however active")
-	c.DurationVar(&cfg.policy.TouchInterval, "touch-interval", sessiond.DefaultTouchInterval, "write a session's last use at most this often")
-	c.IntVar(&cfg.policy.MaxDataSize, "max-data-size", sessiond.DefaultMaxDataSize, "largest session data, bytes of JSON")
-	c.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
-	c.footer = `
-environment:
-  SESSIOND_SECRET  comma-separated token secrets (32+ bytes each, base64 or
-                   text), current first; keep an old one after it until its
-                   sessions have expired. Not a flag: command lines are visible
-                   to every user of the machine.
-`
+	c := cfg.command(stderr)
 	if err := c.parse(args); err != nil {
 		return err
 	}
@@ -65,6 +51,41 @@ environment:
 		return errExit
 	}
 	return nil
+}
+
+// command defines the flags of serve, bound to cfg. Every setting of
+// sessiond is one of them, so the config file checks its names here.
+func (cfg *serveConfig) command(stderr io.Writer) *command {
+	c := newCommand("serve", "serve [flags]", stderr)
+	c.StringVar(&cfg.addr, "addr", "127.0.0.1:7070", "listen address, host:port")
+	cfg.store.register(c)
+	c.StringVar(&cfg.cookieName, "cookie-name", server.DefaultCookieName, "session cookie read by /v1/auth (the Authorization: Bearer header is always read)")
+	c.StringVar(&cfg.secretFile, "secret-file", "", "file of comma-separated token secrets, current first (instead of $SESSIOND_SECRET; default: generated into <data-dir>/secret.key)")
+	c.DurationVar(&cfg.policy.IdleTimeout, "idle-timeout", sessiond.DefaultIdleTimeout, "end sessions unused for this long")
+	c.DurationVar(&cfg.policy.Lifetime, "lifetime", sessiond.DefaultLifetime, "end sessions this long after creation, however active")
+	c.DurationVar(&cfg.policy.TouchInterval, "touch-interval", sessiond.DefaultTouchInterval, "write a session's last use at most this often")
+	c.IntVar(&cfg.policy.MaxDataSize, "max-data-size", sessiond.DefaultMaxDataSize, "largest session data, bytes of JSON")
+	c.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
+	cfg.auth.register(c)
+	cfg.metrics.register(c)
+	c.secretSettings("secret", "token-key", "assertion-key")
+	c.footer = `
+environment:
+  SESSIOND_SECRET  comma-separated token secrets (32+ bytes each, base64 or
+                   text), current first; keep an old one after it until its
+                   sessions have expired. Not a flag: command lines are visible
+                   to every user of the machine.
+  SESSIOND_TOKEN_KEY
+                   comma-separated one-time token keys (32-byte Ed25519 seeds,
+                   hex), current first (default: generated into
+                   <data-dir>/paseto.key).
+  SESSIOND_ASSERTION_KEY
+                   comma-separated identity assertion keys (32-byte Ed25519
+                   seeds, base64), current first (default: generated into
+                   <data-dir>/assertion.key). Nodes sharing a store must share
+                   all three keys.
+`
+	return c
 }
 
 // errExit is a failure already logged; the process exits with status 1.
@@ -83,7 +104,10 @@ func (cfg *serveConfig) check() error {
 	if err := (&http.Cookie{Name: cfg.cookieName, Value: "x"}).Valid(); err != nil {
 		return fmt.Errorf("--cookie-name: %v", err)
 	}
-	return nil
+	if err := cfg.metrics.check(); err != nil {
+		return err
+	}
+	return cfg.auth.check()
 }
 
 // listenAndServe serves until SIGINT or SIGTERM, then stops accepting connections, lets
@@ -97,22 +121,37 @@ func listenAndServe(cfg serveConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	signing, err := cfg.auth.loadKeys(&cfg.store, log)
+	if err != nil {
+		return err
+	}
 	store, apiKeys, err := cfg.store.openKeys(ctx)
 	if err != nil {
 		return err
 	}
+	store = cfg.auth.cache(store, log)
 	defer store.Close()
+	apiConfig, err := signing.apply(server.Config{
+		Manager:    sessiond.NewManager(store, keys, cfg.policy),
+		APIKeys:    apiKeys,
+		Logger:     log,
+		CookieName: cfg.cookieName,
+	}, store)
+	if err != nil {
+		return err
+	}
+	var stopMetrics func()
+	if apiConfig.Metrics, stopMetrics, err = cfg.metrics.start(cfg.addr, log); err != nil {
+		return err
+	}
+	defer stopMetrics()
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
-		Handler: server.New(server.Config{
-			Manager: sessiond.NewManager(store, keys, cfg.policy),
-			APIKeys: apiKeys,
-			Logger:  log,
-		}),
+		Handler: server.New(apiConfig),
 		// Slow or endless clients must not hold connections: bound every
 		// phase of a request (the handler bounds its own store calls).
 		ReadHeaderTimeout: 10 * time.Second,

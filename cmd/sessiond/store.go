@@ -14,9 +14,11 @@ import (
 	"github.com/sessiond/sessiond/stores"
 )
 
-// storeFlags are --store and --data-dir, shared by every command that
-// touches the store, with the same defaults everywhere: `sessiond apikey
-// create` and `sessiond serve` without flags use the same SQLite file.
+// storeFlags are --store and --data-dir, with --config (the file that may
+// set them), shared by every command that touches the store, with the same
+// defaults everywhere: `sessiond apikey create` and `sessiond serve`
+// without flags use the same SQLite file, and with one --config the same
+// store.
 type storeFlags struct {
 	url     string
 	dataDir string
@@ -25,6 +27,7 @@ type storeFlags struct {
 func (s *storeFlags) register(c *command) {
 	c.StringVar(&s.url, "store", "", "store URL: memory://, sqlite:///path.db, redis://, postgres://, mysql:// (default sqlite://<data-dir>/sessiond.db)")
 	c.StringVar(&s.dataDir, "data-dir", defaultDataDir(), "directory for the default SQLite store and the generated token key (created 0700)")
+	c.defineConfig()
 }
 
 // defaultDataDir follows the XDG base directory spec: $XDG_DATA_HOME (if
