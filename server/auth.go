@@ -97,6 +97,7 @@ func newForwardAuth(s *server) *forwardAuth {
 func (a *forwardAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	client := a.clients.of(r)
 	if blocked, wait := a.failures.Blocked(client); blocked {
+		a.s.metrics.rateLimited()
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 		writeError(w, http.StatusTooManyRequests, CodeRateLimited, "too many invalid session tokens from this address; retry later")
 		return
@@ -107,6 +108,7 @@ func (a *forwardAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess, user, err := a.s.m.Validate(r.Context(), token)
+	a.s.metrics.validation(err)
 	if errors.Is(err, sessiond.ErrInvalidSession) {
 		a.failures.Spend(client)
 		refuseSession(w, viaBearer)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/admin"
 	"github.com/sessiond/sessiond/server"
 )
 
@@ -150,8 +151,18 @@ func listenAndServe(cfg serveConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// The console shares the API's manager (same store, same near cache), so
+	// what it bans or revokes reaches every node like an API call does.
+	mux := http.NewServeMux()
+	mux.Handle("/admin/", admin.New(admin.Config{
+		Manager: apiConfig.Manager,
+		APIKeys: apiKeys,
+		Logger:  log,
+		Stats:   adminStats(apiConfig.Metrics, store),
+	}))
+	mux.Handle("/", server.New(apiConfig))
 	srv := &http.Server{
-		Handler: server.New(apiConfig),
+		Handler: mux,
 		// Slow or endless clients must not hold connections: bound every
 		// phase of a request (the handler bounds its own store calls).
 		ReadHeaderTimeout: 10 * time.Second,
