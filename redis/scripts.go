@@ -18,6 +18,12 @@ import (
 // Scripts read the server's clock (TIME) to trim an index, so an index
 // entry goes exactly when its session key's TTL (also the server's clock)
 // does, however far the nodes' clocks drift.
+//
+// The writes that change what a validation returns announce themselves to
+// every node's near cache with a PUBLISH (see invalidate.go): after the
+// checks that may refuse the write, before its first change, so that a
+// write that changes nothing is silent and a refused PUBLISH (an ACL
+// without the channel) fails the write whole instead of half-done.
 
 // prelude is shared by the session scripts.
 var prelude = fmt.Sprintf(`
@@ -122,14 +128,15 @@ settle(KEYS[1])
 return out
 `)
 
-	// KEYS session; ARGV expected version, data. A compare-and-swap that
-	// never recreates a session: the new session, 0 if gone, -1 if the
-	// version moved.
+	// KEYS session; ARGV expected version, data, channel, message. A
+	// compare-and-swap that never recreates a session: the new session, 0
+	// if gone, -1 if the version moved.
 	updateScript = script(fmt.Sprintf(`
 local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
 local ver = struct.unpack('<I8', v, %[1]d + 1)
 if ver ~= tonumber(ARGV[1]) then return -1 end
+redis.call('PUBLISH', ARGV[3], ARGV[4])
 local lu, li, la = struct.unpack('<I2I2I2', v, %[2]d + 1)
 local nv = string.sub(v, 1, %[1]d) .. struct.pack('<I8', ver + 1) ..
   string.sub(v, %[1]d + 9, HDR + lu + li + la) .. ARGV[2]
@@ -138,12 +145,13 @@ return nv
 `, offVersion, offLens))
 
 	// KEYS old session, new session; ARGV base, packed last seen + idle
-	// expiry, idle expiry ms, old raw id, new raw id. The new session, 0 if
-	// the old one is gone, -1 if the new id is taken.
+	// expiry, idle expiry ms, old raw id, new raw id, channel, message. The
+	// new session, 0 if the old one is gone, -1 if the new id is taken.
 	rotateScript = script(fmt.Sprintf(`
 local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+redis.call('PUBLISH', ARGV[6], ARGV[7])
 local nv = string.sub(v, 1, %[1]d) .. ARGV[2] .. string.sub(v, %[1]d + 13)
 redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[2], nv, 'PXAT', ARGV[3])
@@ -155,10 +163,12 @@ settle(idx)
 return nv
 `, offSeen))
 
-	// KEYS session; ARGV base, raw id. 1 if deleted, 0 if gone.
+	// KEYS session; ARGV base, raw id, channel, message. 1 if deleted, 0
+	// if gone.
 	deleteScript = script(`
 local h = head(KEYS[1])
 if not h then return 0 end
+redis.call('PUBLISH', ARGV[3], ARGV[4])
 redis.call('DEL', KEYS[1])
 local idx = ARGV[1] .. ':i:' .. uid(h)
 redis.call('ZREM', idx, ARGV[2])
@@ -166,14 +176,19 @@ settle(idx)
 return 1
 `)
 
-	// KEYS index; ARGV base, raw id to keep (or ""). How many went.
+	// KEYS index; ARGV base, raw id to keep (or ""), channel, message. How
+	// many went. A user without an index has no session to revoke.
 	revokeUserScript = script(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('PUBLISH', ARGV[3], ARGV[4])
 return revoke(KEYS[1], ARGV[1], ARGV[2])
 `)
 
-	// KEYS user, index; ARGV base, status, roles, attributes, updated.
-	// Banning deletes the sessions in the same step; returns how many.
+	// KEYS user, index; ARGV base, status, roles, attributes, updated,
+	// channel, message. Banning deletes the sessions in the same step;
+	// returns how many.
 	putUserScript = script(`
+redis.call('PUBLISH', ARGV[6], ARGV[7])
 redis.call('HSET', KEYS[1], 's', ARGV[2], 'r', ARGV[3], 'a', ARGV[4], 't', ARGV[5])
 if ARGV[2] ~= 'banned' then return 0 end
 return revoke(KEYS[2], ARGV[1], '')

@@ -3,10 +3,9 @@ package redis
 // This file holds, and only holds, the writes that change what a validation
 // returns (sessiond.Store lists them): UpdateData, Rotate, Delete,
 // DeleteUserSessions and PutUser. A near cache in front of this store must
-// hear of each; the place to announce them is the end of their scripts
-// (a PUBLISH, or SPUBLISH on a cluster, in the same atomic step), or
-// server-assisted client-side caching of the keys they write. Touch is
-// deliberately elsewhere: it does not invalidate.
+// hear of each, so each script publishes an invalidation in the same atomic
+// step as its write (see invalidate.go). Touch is deliberately elsewhere: it
+// does not invalidate.
 
 import (
 	"context"
@@ -21,13 +20,14 @@ import (
 // UpdateData is a compare-and-swap on the version, in one script: it never
 // recreates a session that is gone.
 func (s *Store) UpdateData(ctx context.Context, id string, version int64, data json.RawMessage) (*sessiond.Session, error) {
-	_, key, _, ok := s.sessionKey(id)
+	_, key, raw, ok := s.sessionKey(id)
 	if !ok {
 		return nil, sessiond.ErrNotFound
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	res, err := updateScript.Exec(ctx, s.client, []string{key}, []string{strconv.FormatInt(version, 10), string(data)}).ToMessage()
+	res, err := updateScript.Exec(ctx, s.client, []string{key},
+		[]string{strconv.FormatInt(version, 10), string(data), s.channel(), sessionMessage(raw)}).ToMessage()
 	if err != nil {
 		return nil, wrap(err)
 	}
@@ -62,7 +62,7 @@ func (s *Store) Rotate(ctx context.Context, oldID, newID string, lastSeen, idleE
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	res, err := rotateScript.Exec(ctx, s.client, []string{oldKey, newKey},
-		[]string{base, seen, strconv.FormatInt(idleExpires.UnixMilli(), 10), oldRaw, newRaw}).ToMessage()
+		[]string{base, seen, strconv.FormatInt(idleExpires.UnixMilli(), 10), oldRaw, newRaw, s.channel(), sessionMessage(oldRaw)}).ToMessage()
 	if err != nil {
 		return nil, wrap(err)
 	}
@@ -103,7 +103,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	n, err := deleteScript.Exec(ctx, s.client, []string{key}, []string{base, raw}).AsInt64()
+	n, err := deleteScript.Exec(ctx, s.client, []string{key}, []string{base, raw, s.channel(), sessionMessage(raw)}).AsInt64()
 	switch {
 	case err != nil:
 		return wrap(err)
@@ -123,7 +123,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID, exceptID string)
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	n, err := revokeUserScript.Exec(ctx, s.client, []string{index}, []string{base, except}).AsInt64()
+	n, err := revokeUserScript.Exec(ctx, s.client, []string{index}, []string{base, except, s.channel(), userMessage(userID)}).AsInt64()
 	if err != nil {
 		return 0, wrap(err)
 	}
@@ -137,7 +137,8 @@ func (s *Store) PutUser(ctx context.Context, u *sessiond.User) (int, error) {
 	status, roles, attrs, updated := encodeUser(u)
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	n, err := putUserScript.Exec(ctx, s.client, []string{user, index}, []string{base, status, roles, attrs, updated}).AsInt64()
+	n, err := putUserScript.Exec(ctx, s.client, []string{user, index},
+		[]string{base, status, roles, attrs, updated, s.channel(), userMessage(u.ID)}).AsInt64()
 	if err != nil {
 		return 0, wrap(err)
 	}
