@@ -13,6 +13,13 @@
 //
 // A lookup that was loading while an invalidation arrived is not cached (a
 // generation counter tells), so a stale read can never be stored.
+//
+// Which stores get a cache: Redis (pub/sub from inside the write scripts),
+// PostgreSQL (NOTIFY in the same statement as the write) and the in-process
+// memory store. SQLite and MySQL announce nothing, so New returns them
+// uncached: every validation is one store read and a revocation is seen by
+// the next request on every node — a staleness bound of zero, paid with a
+// round trip.
 package nearcache
 
 import (
