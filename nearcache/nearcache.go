@@ -112,7 +112,7 @@ func newStore(store sessiond.Store, inv sessiond.Invalidator, opts Options) *Sto
 		inv:   inv,
 		opts:  opts,
 		sessions: otter.Must(&otter.Options[sessiond.IDHash, sessionEntry]{
-			MaximumSize:      opts.MaxEntries,
+			MaximumSize: opts.MaxEntries,
 			// A session entry lives no longer than its user entry, so a hit
 			// needs no clock of its own.
 			ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[sessiond.IDHash, sessionEntry]) time.Duration {
