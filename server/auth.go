@@ -47,7 +47,9 @@ const (
 // without an API key (forward auth and the public keys), and the API-key
 // routes of one-time tokens.
 func (s *server) authRoutes() {
-	s.mux.Handle("GET /v1/auth", newForwardAuth(s))
+	s.auth = newForwardAuth(s)
+	s.mux.Handle(authRoute, s.auth) // served by New's short path; registered for the route table
+
 	if s.cfg.Assertions != nil {
 		s.mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
 	}
@@ -57,6 +59,9 @@ func (s *server) authRoutes() {
 		s.mux.Handle("POST /v1/tokens/verify", s.requireAPIKey(http.HandlerFunc(s.verifyToken)))
 	}
 }
+
+// authRoute is the forward-auth pattern.
+const authRoute = "GET /v1/auth"
 
 // forwardAuth is GET (and HEAD) /v1/auth: a reverse proxy (nginx
 // auth_request, Caddy forward_auth, Traefik ForwardAuth) sends it the

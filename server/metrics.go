@@ -163,16 +163,29 @@ func (s *server) countRequests(next http.Handler) http.Handler {
 		if route == "" {
 			route = unmatchedRoute
 		}
-		status := sw.status()
-		s.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
-		s.metrics.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
-		// Every 503 of the API is store_unavailable (fail and readyz are its
-		// only sources). One answered to a client that has gone away says
-		// nothing about the store.
-		if status == http.StatusServiceUnavailable && r.Context().Err() == nil {
-			s.metrics.storeErrors.WithLabelValues(route).Inc()
-		}
+		s.count(r, route, sw.status(), start)
 	})
+}
+
+// countRoute is countRequests for a handler whose route is known up front.
+func (s *server) countRoute(route string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		s.count(r, route, sw.status(), start)
+	})
+}
+
+func (s *server) count(r *http.Request, route string, status int, start time.Time) {
+	s.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	s.metrics.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	// Every 503 of the API is store_unavailable (fail and readyz are its
+	// only sources). One answered to a client that has gone away says
+	// nothing about the store.
+	if status == http.StatusServiceUnavailable && r.Context().Err() == nil {
+		s.metrics.storeErrors.WithLabelValues(route).Inc()
+	}
 }
 
 // validation counts one session validation by the error Manager.Validate

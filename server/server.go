@@ -94,6 +94,7 @@ type server struct {
 	mux     *routeMux
 	cfg     Config // for the routes that read more of it
 	metrics *metrics
+	auth    *forwardAuth
 }
 
 // New returns the API handler. It panics if Manager or APIKeys is nil, a
@@ -119,7 +120,20 @@ func newServer(cfg Config) (http.Handler, *server) {
 		metrics: newMetrics(cfg),
 	}
 	s.routes()
-	return s.logRequests(s.countRequests(s.recoverPanics(withTimeout(cmp.Or(cfg.RequestTimeout, DefaultRequestTimeout), http.HandlerFunc(s.dispatch))))), s
+	api := s.logRequests(s.countRequests(s.recoverPanics(withTimeout(cmp.Or(cfg.RequestTimeout, DefaultRequestTimeout), http.HandlerFunc(s.dispatch)))))
+	// The forward-auth check runs once for every request a proxy guards, so
+	// it takes a short path: no request log line (the proxy logs the
+	// request; metrics still count it), no per-request timeout (its one
+	// store read is bounded by the store's own timeout) and no second route
+	// match.
+	auth := s.countRoute(authRoute, s.recoverPanics(s.auth))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/auth" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			auth.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	}), s
 }
 
 func (s *server) routes() {
