@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -49,6 +50,8 @@ type Manager struct {
 	store Store
 	keys  *Keyring
 	cfg   Config
+
+	touching sync.Map // session ids with a touch in flight: one writer at a time
 }
 
 // NewManager returns a Manager for store, signing tokens with keys.
@@ -187,7 +190,13 @@ func (m *Manager) check(ctx context.Context, s *Session, u *User) (*Session, *Us
 		return nil, nil, ErrInvalidSession
 	}
 	if now.Sub(s.LastSeenAt) >= m.cfg.TouchInterval {
-		s = m.touch(ctx, s, now)
+		// Concurrent requests of one session (or hits on one cached copy)
+		// would all touch; the first does, the others go on.
+		if _, busy := m.touching.LoadOrStore(s.ID, struct{}{}); !busy {
+			id := s.ID
+			s = m.touch(ctx, s, now)
+			m.touching.Delete(id)
+		}
 	}
 	return s, u, nil
 }
