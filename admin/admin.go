@@ -27,6 +27,7 @@ import (
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/internal/ratelimit"
+	"github.com/sessiond/sessiond/internal/webui"
 	"github.com/sessiond/sessiond/sessionhttp"
 )
 
@@ -126,7 +127,7 @@ func New(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /admin/static/style.css", stylesheet)
 	mux.Handle("/admin/", c.refusalPages(c.sessions.Handler(markPassed(c.routes()))))
-	return securityHeaders(limitBody(withTimeout(mux)))
+	return securityHeaders(http.MaxBytesHandler(withTimeout(mux), maxBodyBytes))
 }
 
 // routes are the pages behind the session middleware.
@@ -150,30 +151,21 @@ func (c *console) routes() *http.ServeMux {
 	return mux
 }
 
-// securityHeaders sets what every response carries: no-store, because the
-// pages show user data that no cache may keep and hand to the next user of
-// a shared computer; a CSP without scripts, frames or foreign form targets;
-// and no framing, the clickjacking defence for a page of buttons that ban
-// people (OWASP). Referrer-Policy same-origin keeps user ids in URLs from
-// leaking to other sites, yet still lets a same-origin POST carry its
-// Origin header, which the CSRF check reads.
+// securityHeaders sets what every response carries: webui's headers for a
+// UI without script (a CSP without scripts, frames or foreign form
+// targets; nosniff; Referrer-Policy same-origin), and two more than the
+// shop sends. No-store on every response, not only on pages, because they
+// all show user data that no cache may keep and hand to the next user of a
+// shared computer; and X-Frame-Options for browsers that predate the CSP's
+// frame-ancestors, the clickjacking defence for a page of buttons that ban
+// people (OWASP).
 func securityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return webui.SecurityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Cache-Control", "no-store")
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		h.Set("X-Frame-Options", "DENY")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "same-origin")
 		next.ServeHTTP(w, r)
-	})
-}
-
-func limitBody(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
-		next.ServeHTTP(w, r)
-	})
+	}))
 }
 
 func withTimeout(next http.Handler) http.Handler {

@@ -14,23 +14,24 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/browsertest"
 )
 
 func TestSignIn(t *testing.T) {
 	forEachStore(t, func(t *testing.T, c *testConsole) {
 		b := c.browser()
-		b.get("/admin/login").wantPage(http.StatusOK, `name="api_key"`, `action="/admin/login"`).wantNoBody("Log out")
+		b.Get("/admin/login").WantPage(http.StatusOK, `name="api_key"`, `action="/admin/login"`).WantNoBody("Log out")
 
-		b.login("sk_wrong").wantPage(http.StatusUnauthorized, "That API key is not valid")
-		b.login("").wantPage(http.StatusUnauthorized, "That API key is not valid")
-		b.login(strings.Repeat("k", 10_000)).wantPage(http.StatusUnauthorized, "That API key is not valid")
-		if b.cookie != nil {
+		b.login("sk_wrong").WantPage(http.StatusUnauthorized, "That API key is not valid")
+		b.login("").WantPage(http.StatusUnauthorized, "That API key is not valid")
+		b.login(strings.Repeat("k", 10_000)).WantPage(http.StatusUnauthorized, "That API key is not valid")
+		if b.Cookie != nil {
 			t.Fatal("a failed sign-in set a cookie")
 		}
 
 		// A pasted key often brings white space along.
-		r := b.login(" " + c.key + "\n").wantRedirect("/admin/")
-		ck := b.cookie
+		r := b.login(" " + c.key + "\n").WantRedirect("/admin/")
+		ck := b.Cookie
 		if ck == nil {
 			t.Fatal("no admin cookie after sign-in")
 		}
@@ -54,11 +55,11 @@ func TestSignIn(t *testing.T) {
 		if strings.Contains(string(s.Data), c.key) {
 			t.Error("the API key is stored in the session")
 		}
-		if s.Client.UserAgent != uaFirefox {
+		if s.Client.UserAgent != browsertest.UAFirefox {
 			t.Errorf("client %+v", s.Client)
 		}
 
-		b.get("/admin/").wantPage(http.StatusOK, `<strong id="key" title="`+c.keyRec.ID+`">ops laptop</strong>`, `action="/admin/logout"`, `action="/admin/users"`)
+		b.Get("/admin/").WantPage(http.StatusOK, `<strong id="key" title="`+c.keyRec.ID+`">ops laptop</strong>`, `action="/admin/logout"`, `action="/admin/users"`)
 	})
 }
 
@@ -85,32 +86,32 @@ func TestInsecureCookie(t *testing.T) {
 func TestSignInAgainRevokesTheOldAdminSession(t *testing.T) {
 	c := newMemoryConsole(t)
 	b := c.signedIn()
-	before := *b.cookie
-	b.login(c.key).wantRedirect("/admin/")
-	if b.cookie.Value == before.Value {
+	before := *b.Cookie
+	b.login(c.key).WantRedirect("/admin/")
+	if b.Cookie.Value == before.Value {
 		t.Fatal("signing in kept the token")
 	}
 	replay := c.browser()
-	replay.cookie = &before
-	replay.get("/admin/").wantRedirect("/admin/login")
+	replay.Cookie = &before
+	replay.Get("/admin/").WantRedirect("/admin/login")
 }
 
 func TestLogout(t *testing.T) {
 	forEachStore(t, func(t *testing.T, c *testConsole) {
 		b := c.signedIn()
-		stolen := *b.cookie
-		b.post("/admin/logout", nil).wantRedirect("/admin/login?m=signed-out")
-		if b.cookie != nil {
+		stolen := *b.Cookie
+		b.Post("/admin/logout", nil).WantRedirect("/admin/login?m=signed-out")
+		if b.Cookie != nil {
 			t.Fatal("logout left the cookie in place")
 		}
-		b.get("/admin/login?m=signed-out").wantPage(http.StatusOK, "You have signed out")
+		b.Get("/admin/login?m=signed-out").WantPage(http.StatusOK, "You have signed out")
 		if _, _, err := c.m.Validate(context.Background(), stolen.Value); !errors.Is(err, sessiond.ErrInvalidSession) {
 			t.Fatalf("the admin session survived logout: %v", err)
 		}
 		replay := c.browser()
-		replay.cookie = &stolen
-		replay.get("/admin/").wantRedirect("/admin/login")
-		if replay.cookie != nil {
+		replay.Cookie = &stolen
+		replay.Get("/admin/").WantRedirect("/admin/login")
+		if replay.Cookie != nil {
 			t.Error("a replayed dead cookie was not cleared")
 		}
 	})
@@ -120,7 +121,7 @@ func TestLogout(t *testing.T) {
 // sent to sign in, other clients get 401, and nothing is done.
 func TestPagesNeedAnAdminSession(t *testing.T) {
 	c := newMemoryConsole(t)
-	alice := c.newSession("alice", "192.0.2.7", uaIPhone)
+	alice := c.newSession("alice", "192.0.2.7", browsertest.UAIPhone)
 	id := sessiond.SessionID(alice)
 	routes := []struct{ method, path string }{
 		{"GET", "/admin/"},
@@ -135,8 +136,8 @@ func TestPagesNeedAnAdminSession(t *testing.T) {
 	}
 	b := c.browser()
 	for _, route := range routes {
-		b.do(route.method, route.path, url.Values{"roles": {"admin"}}).wantRedirect("/admin/login")
-		r := b.do(route.method, route.path, url.Values{"roles": {"admin"}}, "Accept", "application/json")
+		b.Do(route.method, route.path, url.Values{"roles": {"admin"}}).WantRedirect("/admin/login")
+		r := b.Do(route.method, route.path, url.Values{"roles": {"admin"}}, "Accept", "application/json")
 		if r.StatusCode != http.StatusUnauthorized {
 			t.Errorf("%s %s for an API client: %d, want 401", route.method, route.path, r.StatusCode)
 		}
@@ -152,23 +153,23 @@ func TestRevokedKeyEndsTheAdminSession(t *testing.T) {
 		b := c.signedIn()
 		other := c.browser()
 		otherKey, _ := c.newKey("other")
-		other.login(otherKey).wantRedirect("/admin/")
-		stolen := *b.cookie
+		other.login(otherKey).WantRedirect("/admin/")
+		stolen := *b.Cookie
 
 		if err := c.store.DeleteAPIKey(context.Background(), c.keyRec.ID); err != nil {
 			t.Fatal(err)
 		}
-		b.get("/admin/").wantRedirect("/admin/login?m=ended")
-		if b.cookie != nil {
+		b.Get("/admin/").WantRedirect("/admin/login?m=ended")
+		if b.Cookie != nil {
 			t.Error("the cookie of a revoked key was not cleared")
 		}
 		if _, _, err := c.m.Validate(context.Background(), stolen.Value); !errors.Is(err, sessiond.ErrInvalidSession) {
 			t.Errorf("the session of a revoked key is still valid: %v", err)
 		}
-		b.get("/admin/login?m=ended").wantPage(http.StatusOK, "Your admin session has ended")
-		b.login(c.key).wantStatus(http.StatusUnauthorized)
+		b.Get("/admin/login?m=ended").WantPage(http.StatusOK, "Your admin session has ended")
+		b.login(c.key).WantStatus(http.StatusUnauthorized)
 
-		other.get("/admin/").wantStatus(http.StatusOK) // another key's session lives on
+		other.Get("/admin/").WantStatus(http.StatusOK) // another key's session lives on
 	})
 }
 
@@ -176,9 +177,9 @@ func TestAdminSessionTimeLimit(t *testing.T) {
 	c := newMemoryConsole(t)
 	b := c.signedIn()
 	c.skew.Store(int64(maxAdminAge - time.Minute))
-	b.get("/admin/").wantStatus(http.StatusOK)
+	b.Get("/admin/").WantStatus(http.StatusOK)
 	c.skew.Store(int64(maxAdminAge))
-	b.get("/admin/").wantRedirect("/admin/login?m=ended")
+	b.Get("/admin/").WantRedirect("/admin/login?m=ended")
 }
 
 // The console's cookie opens the console only for sessions the console
@@ -198,8 +199,8 @@ func TestApplicationSessionsDoNotOpenTheConsole(t *testing.T) {
 			t.Fatal(err)
 		}
 		b := c.browser()
-		b.cookie = &http.Cookie{Name: CookieName, Value: token}
-		b.get("/admin/").wantRedirect("/admin/login?m=ended")
+		b.Cookie = &http.Cookie{Name: CookieName, Value: token}
+		b.Get("/admin/").WantRedirect("/admin/login?m=ended")
 		if _, ok := c.valid(token); ok {
 			t.Errorf("data %s: the session that tried to open the console is still valid", data)
 		}
@@ -210,8 +211,8 @@ func TestApplicationSessionsDoNotOpenTheConsole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.cookie = &http.Cookie{Name: CookieName, Value: token}
-	b.get("/admin/").wantRedirect("/admin/login?m=ended")
+	b.Cookie = &http.Cookie{Name: CookieName, Value: token}
+	b.Get("/admin/").WantRedirect("/admin/login?m=ended")
 }
 
 // The console's sign-ins are sessions of the user apikey:<key id>: banning
@@ -219,22 +220,22 @@ func TestApplicationSessionsDoNotOpenTheConsole(t *testing.T) {
 func TestBannedConsoleUser(t *testing.T) {
 	c := newMemoryConsole(t)
 	b := c.signedIn()
-	b.post("/admin/users/apikey:"+c.keyRec.ID+"/ban", nil).wantRedirect("/admin/users/apikey:" + c.keyRec.ID)
-	b.get("/admin/").wantRedirect("/admin/login")
-	b.login(c.key).wantPage(http.StatusForbidden, "console user is banned")
+	b.Post("/admin/users/apikey:"+c.keyRec.ID+"/ban", nil).WantRedirect("/admin/users/apikey:" + c.keyRec.ID)
+	b.Get("/admin/").WantRedirect("/admin/login")
+	b.login(c.key).WantPage(http.StatusForbidden, "console user is banned")
 }
 
 func TestSignInIsThrottled(t *testing.T) {
 	c := newMemoryConsole(t)
 	b := c.browser()
 	for range attemptBurst {
-		b.login("sk_guess").wantStatus(http.StatusUnauthorized)
+		b.login("sk_guess").WantStatus(http.StatusUnauthorized)
 	}
-	r := b.login(c.key).wantPage(http.StatusTooManyRequests, "Too many failed attempts")
+	r := b.login(c.key).WantPage(http.StatusTooManyRequests, "Too many failed attempts")
 	if r.Header.Get("Retry-After") == "" {
 		t.Error("429 without Retry-After")
 	}
-	if b.cookie != nil {
+	if b.Cookie != nil {
 		t.Fatal("a throttled client was signed in")
 	}
 }
@@ -242,13 +243,13 @@ func TestSignInIsThrottled(t *testing.T) {
 func TestSecurityHeaders(t *testing.T) {
 	c := newMemoryConsole(t)
 	b := c.signedIn()
-	for _, r := range []*response{
-		c.browser().get("/admin/login"),
-		b.get("/admin/"),
-		b.get("/admin/users/alice"),
-		b.get("/admin/static/style.css"),
-		b.get("/admin/nowhere"),
-		b.post("/admin/users/alice/ban", nil, "Sec-Fetch-Site", "cross-site"),
+	for _, r := range []*browsertest.Response{
+		c.browser().Get("/admin/login"),
+		b.Get("/admin/"),
+		b.Get("/admin/users/alice"),
+		b.Get("/admin/static/style.css"),
+		b.Get("/admin/nowhere"),
+		b.Post("/admin/users/alice/ban", nil, "Sec-Fetch-Site", "cross-site"),
 	} {
 		for header, want := range map[string]string{
 			"Cache-Control":          "no-store",
@@ -264,7 +265,7 @@ func TestSecurityHeaders(t *testing.T) {
 			t.Errorf("%s %s: Content-Security-Policy %q", r.Request.Method, r.Request.URL.Path, csp)
 		}
 	}
-	css := b.get("/admin/static/style.css").wantStatus(http.StatusOK)
+	css := b.Get("/admin/static/style.css").WantStatus(http.StatusOK)
 	if ct := css.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/css") {
 		t.Errorf("stylesheet Content-Type %q", ct)
 	}
@@ -273,12 +274,12 @@ func TestSecurityHeaders(t *testing.T) {
 func TestDashboard(t *testing.T) {
 	c := newMemoryConsole(t)
 	b := c.signedIn()
-	counters := func(r *response) (active, rate, ratio string) {
+	counters := func(r *browsertest.Response) (active, rate, ratio string) {
 		t.Helper()
 		value := func(id string) string {
-			_, after, ok := strings.Cut(r.body, `id="`+id+`">`)
+			_, after, ok := strings.Cut(r.Body, `id="`+id+`">`)
 			if !ok {
-				t.Fatalf("no counter %s:\n%s", id, r.body)
+				t.Fatalf("no counter %s:\n%s", id, r.Body)
 			}
 			v, _, _ := strings.Cut(after, "<")
 			return v
@@ -286,29 +287,29 @@ func TestDashboard(t *testing.T) {
 		return value("active-sessions"), value("validations"), value("hit-ratio")
 	}
 
-	r := b.get("/admin/").wantPage(http.StatusOK, `name="user"`, `href="/admin/stats"`)
+	r := b.Get("/admin/").WantPage(http.StatusOK, `name="user"`, `href="/admin/stats"`)
 	if a, v, h := counters(r); a != "n/a" || v != "0.0" || h != "n/a" {
 		t.Errorf("unknown counters shown as %q %q %q, want n/a 0.0 n/a", a, v, h)
 	}
 	c.stats.Store(&Stats{ActiveSessions: 1234567, ValidationsPerSecond: 1812.25, CacheHitRatio: 0.975})
-	if a, v, h := counters(b.get("/admin/")); a != "1,234,567" || v != "1,812.2" || h != "97.5 %" {
+	if a, v, h := counters(b.Get("/admin/")); a != "1,234,567" || v != "1,812.2" || h != "97.5 %" {
 		t.Errorf("counters shown as %q %q %q", a, v, h)
 	}
 
-	live := b.get("/admin/stats").wantPage(http.StatusOK, `<meta http-equiv="refresh" content="5">`)
+	live := b.Get("/admin/stats").WantPage(http.StatusOK, `<meta http-equiv="refresh" content="5">`)
 	if a, _, _ := counters(live); a != "1,234,567" {
 		t.Errorf("the live page shows %q active sessions", a)
 	}
-	b.get("/admin/").wantNoBody(`http-equiv="refresh"`) // the search box is never reloaded away
+	b.Get("/admin/").WantNoBody(`http-equiv="refresh"`) // the search box is never reloaded away
 	c.stats.Store(&Stats{ActiveSessions: 999, ValidationsPerSecond: math.NaN(), CacheHitRatio: 1.5})
-	if a, v, h := counters(b.get("/admin/")); a != "999" || v != "n/a" || h != "n/a" {
+	if a, v, h := counters(b.Get("/admin/")); a != "999" || v != "n/a" || h != "n/a" {
 		t.Errorf("odd counters shown as %q %q %q, want 999 n/a n/a", a, v, h)
 	}
 
 	t.Run("no stats at all", func(t *testing.T) {
 		h := New(Config{Manager: c.m, APIKeys: c.store})
 		req := httptest.NewRequest("GET", "/admin/", nil)
-		req.AddCookie(&http.Cookie{Name: CookieName, Value: b.cookie.Value})
+		req.AddCookie(&http.Cookie{Name: CookieName, Value: b.Cookie.Value})
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
 		if w.Code != http.StatusOK {
@@ -324,20 +325,20 @@ func TestDashboard(t *testing.T) {
 
 func TestUserPage(t *testing.T) {
 	forEachStore(t, func(t *testing.T, c *testConsole) {
-		c.newSession("alice", "198.51.100.4", uaFirefox)
-		c.newSession("alice", "2001:db8::7", uaIPhone)
-		c.newSession("bob", "203.0.113.9", uaChrome)
+		c.newSession("alice", "198.51.100.4", browsertest.UAFirefox)
+		c.newSession("alice", "2001:db8::7", browsertest.UAIPhone)
+		c.newSession("bob", "203.0.113.9", browsertest.UAChrome)
 		if _, err := c.m.PutUser(context.Background(), &sessiond.User{ID: "alice", Status: sessiond.UserActive, Roles: []string{"customer", "beta"}}); err != nil {
 			t.Fatal(err)
 		}
 		b := c.signedIn()
 
-		b.get("/admin/users?user=+alice+").wantRedirect("/admin/users/alice")
+		b.Get("/admin/users?user=+alice+").WantRedirect("/admin/users/alice")
 		live, err := c.m.ListUser(context.Background(), "alice")
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := b.get("/admin/users/alice").wantPage(http.StatusOK,
+		r := b.Get("/admin/users/alice").WantPage(http.StatusOK,
 			`<h1 class="user-id">alice</h1>`,
 			`<span class="status active" id="status">active</span>`,
 			`<span class="role">customer</span> <span class="role">beta</span>`,
@@ -349,14 +350,14 @@ func TestUserPage(t *testing.T) {
 			`action="/admin/users/alice/ban"`,
 			"Revoke all 2 sessions",
 		)
-		r.wantNoBody("203.0.113.9", "Chrome 126")
+		r.WantNoBody("203.0.113.9", "Chrome 126")
 
 		// A user with neither record nor session is an active user without
 		// roles: sessiond has no user directory to say otherwise.
-		b.get("/admin/users/nobody").wantPage(http.StatusOK, `id="status">active<`, "No live sessions")
+		b.Get("/admin/users/nobody").WantPage(http.StatusOK, `id="status">active<`, "No live sessions")
 
 		// The console's own session shows on its key's page.
-		b.get("/admin/users/apikey:"+c.keyRec.ID).wantPage(http.StatusOK, "This console")
+		b.Get("/admin/users/apikey:"+c.keyRec.ID).WantPage(http.StatusOK, "This console")
 	})
 }
 
@@ -365,15 +366,15 @@ func TestUserIDsNeedingEscapes(t *testing.T) {
 	c := newMemoryConsole(t)
 	b := c.signedIn()
 	for _, id := range []string{"team/alice", "alice smith", "a?b#c", "..", ".", "100%", "ünïcødé", "<script>"} {
-		token := c.newSession(id, "192.0.2.1", uaFirefox)
+		token := c.newSession(id, "192.0.2.1", browsertest.UAFirefox)
 		path := userURL(id)
-		b.get("/admin/users?" + url.Values{"user": {id}}.Encode()).wantRedirect(path)
-		b.get(path).wantPage(http.StatusOK, "Revoke all 1 session").wantNoBody("<script>")
-		b.post(path+"/roles", url.Values{"roles": {"support"}}).wantRedirect(path)
+		b.Get("/admin/users?" + url.Values{"user": {id}}.Encode()).WantRedirect(path)
+		b.Get(path).WantPage(http.StatusOK, "Revoke all 1 session").WantNoBody("<script>")
+		b.Post(path+"/roles", url.Values{"roles": {"support"}}).WantRedirect(path)
 		if u, _ := c.valid(token); u == nil || !u.HasRole("support") {
 			t.Errorf("%q: roles %+v", id, u)
 		}
-		b.post(path+"/ban", nil).wantRedirect(path)
+		b.Post(path+"/ban", nil).WantRedirect(path)
 		if _, ok := c.valid(token); ok {
 			t.Errorf("%q: banned, yet the session lives", id)
 		}
@@ -382,19 +383,19 @@ func TestUserIDsNeedingEscapes(t *testing.T) {
 
 func TestRevokeOneSession(t *testing.T) {
 	forEachStore(t, func(t *testing.T, c *testConsole) {
-		laptop := c.newSession("alice", "198.51.100.4", uaFirefox)
-		phone := c.newSession("alice", "198.51.100.5", uaIPhone)
-		bob := c.newSession("bob", "203.0.113.9", uaChrome)
+		laptop := c.newSession("alice", "198.51.100.4", browsertest.UAFirefox)
+		phone := c.newSession("alice", "198.51.100.5", browsertest.UAIPhone)
+		bob := c.newSession("bob", "203.0.113.9", browsertest.UAChrome)
 		b := c.signedIn()
 
-		b.post("/admin/users/alice/sessions/"+sessiond.SessionID(phone)+"/revoke", nil).wantRedirect("/admin/users/alice?m=revoked")
+		b.Post("/admin/users/alice/sessions/"+sessiond.SessionID(phone)+"/revoke", nil).WantRedirect("/admin/users/alice?m=revoked")
 		if _, ok := c.valid(phone); ok {
 			t.Fatal("the revoked session still validates")
 		}
 		if _, ok := c.valid(laptop); !ok {
 			t.Fatal("revoking one session ended another")
 		}
-		b.get("/admin/users/alice?m=revoked").wantPage(http.StatusOK, "The session has been revoked", "Revoke all 1 session").wantNoBody(sessiond.SessionID(phone))
+		b.Get("/admin/users/alice?m=revoked").WantPage(http.StatusOK, "The session has been revoked", "Revoke all 1 session").WantNoBody(sessiond.SessionID(phone))
 
 		// The id must be a live session of the user the URL names.
 		for _, id := range []string{
@@ -404,7 +405,7 @@ func TestRevokeOneSession(t *testing.T) {
 			"not-a-session-id",
 			"%FF",
 		} {
-			b.post("/admin/users/alice/sessions/"+id+"/revoke", nil).wantPage(http.StatusNotFound, "There is no such session")
+			b.Post("/admin/users/alice/sessions/"+id+"/revoke", nil).WantPage(http.StatusNotFound, "There is no such session")
 		}
 		if _, ok := c.valid(bob); !ok {
 			t.Fatal("bob's session was revoked through alice's page")
@@ -414,10 +415,10 @@ func TestRevokeOneSession(t *testing.T) {
 
 func TestRevokeAllSessions(t *testing.T) {
 	forEachStore(t, func(t *testing.T, c *testConsole) {
-		tokens := []string{c.newSession("alice", "198.51.100.4", uaFirefox), c.newSession("alice", "198.51.100.5", uaIPhone)}
-		bob := c.newSession("bob", "203.0.113.9", uaChrome)
+		tokens := []string{c.newSession("alice", "198.51.100.4", browsertest.UAFirefox), c.newSession("alice", "198.51.100.5", browsertest.UAIPhone)}
+		bob := c.newSession("bob", "203.0.113.9", browsertest.UAChrome)
 		b := c.signedIn()
-		b.post("/admin/users/alice/sessions/revoke-all", nil).wantRedirect("/admin/users/alice?m=revoked-all&n=2")
+		b.Post("/admin/users/alice/sessions/revoke-all", nil).WantRedirect("/admin/users/alice?m=revoked-all&n=2")
 		for _, token := range tokens {
 			if _, ok := c.valid(token); ok {
 				t.Fatal("a session survived revoke-all")
@@ -426,9 +427,9 @@ func TestRevokeAllSessions(t *testing.T) {
 		if _, ok := c.valid(bob); !ok {
 			t.Fatal("revoke-all of alice ended bob's session")
 		}
-		b.get("/admin/users/alice?m=revoked-all&n=2").wantPage(http.StatusOK, "Revoked 2 sessions.", "No live sessions")
+		b.Get("/admin/users/alice?m=revoked-all&n=2").WantPage(http.StatusOK, "Revoked 2 sessions.", "No live sessions")
 		// Not a ban: alice signs in again.
-		if token := c.newSession("alice", "198.51.100.4", uaFirefox); token == "" {
+		if token := c.newSession("alice", "198.51.100.4", browsertest.UAFirefox); token == "" {
 			t.Fatal("no new session")
 		}
 	})
@@ -436,13 +437,13 @@ func TestRevokeAllSessions(t *testing.T) {
 
 func TestBanAndUnban(t *testing.T) {
 	forEachStore(t, func(t *testing.T, c *testConsole) {
-		tokens := []string{c.newSession("alice", "198.51.100.4", uaFirefox), c.newSession("alice", "198.51.100.5", uaIPhone)}
+		tokens := []string{c.newSession("alice", "198.51.100.4", browsertest.UAFirefox), c.newSession("alice", "198.51.100.5", browsertest.UAIPhone)}
 		if _, err := c.m.PutUser(context.Background(), &sessiond.User{ID: "alice", Status: sessiond.UserActive, Roles: []string{"beta"}}); err != nil {
 			t.Fatal(err)
 		}
 		b := c.signedIn()
 
-		b.post("/admin/users/alice/ban", nil).wantRedirect("/admin/users/alice?m=banned&n=2")
+		b.Post("/admin/users/alice/ban", nil).WantRedirect("/admin/users/alice?m=banned&n=2")
 		for _, token := range tokens {
 			if _, ok := c.valid(token); ok {
 				t.Fatal("a banned user's session still validates")
@@ -451,22 +452,22 @@ func TestBanAndUnban(t *testing.T) {
 		if _, _, err := c.m.Create(context.Background(), sessiond.NewSession{UserID: "alice"}); !errors.Is(err, sessiond.ErrUserBanned) {
 			t.Fatalf("a banned user got a new session: %v", err)
 		}
-		b.get("/admin/users/alice?m=banned&n=2").wantPage(http.StatusOK, "Banned: 2 sessions revoked",
+		b.Get("/admin/users/alice?m=banned&n=2").WantPage(http.StatusOK, "Banned: 2 sessions revoked",
 			`id="status">banned<`, `action="/admin/users/alice/unban"`, `<span class="role">beta</span>`)
 
-		b.post("/admin/users/alice/unban", nil).wantRedirect("/admin/users/alice?m=unbanned")
-		token := c.newSession("alice", "198.51.100.4", uaFirefox)
+		b.Post("/admin/users/alice/unban", nil).WantRedirect("/admin/users/alice?m=unbanned")
+		token := c.newSession("alice", "198.51.100.4", browsertest.UAFirefox)
 		u, ok := c.valid(token)
 		if !ok || u.Status != sessiond.UserActive || !u.HasRole("beta") {
 			t.Fatalf("after unbanning: valid %v, user %+v (roles must survive a ban)", ok, u)
 		}
-		b.get("/admin/users/alice?m=unbanned").wantPage(http.StatusOK, "Unbanned", `id="status">active<`, `action="/admin/users/alice/ban"`)
+		b.Get("/admin/users/alice?m=unbanned").WantPage(http.StatusOK, "Unbanned", `id="status">active<`, `action="/admin/users/alice/ban"`)
 	})
 }
 
 func TestEditRoles(t *testing.T) {
 	forEachStore(t, func(t *testing.T, c *testConsole) {
-		token := c.newSession("alice", "198.51.100.4", uaFirefox)
+		token := c.newSession("alice", "198.51.100.4", browsertest.UAFirefox)
 		b := c.signedIn()
 		roles := func() []string {
 			t.Helper()
@@ -477,29 +478,29 @@ func TestEditRoles(t *testing.T) {
 			return u.Roles
 		}
 
-		b.post("/admin/users/alice/roles", url.Values{"roles": {" admin, support\tbilling,,admin "}}).wantRedirect("/admin/users/alice?m=roles")
+		b.Post("/admin/users/alice/roles", url.Values{"roles": {" admin, support\tbilling,,admin "}}).WantRedirect("/admin/users/alice?m=roles")
 		if got := roles(); strings.Join(got, " ") != "admin support billing" {
 			t.Fatalf("the next validation sees roles %q", got)
 		}
-		b.get("/admin/users/alice?m=roles").wantPage(http.StatusOK, "Roles saved", `value="admin support billing"`)
+		b.Get("/admin/users/alice?m=roles").WantPage(http.StatusOK, "Roles saved", `value="admin support billing"`)
 
 		// Invalid roles: the page again, with the error and what was typed;
 		// nothing stored.
 		for _, typed := range []string{"bad role!", "ok " + strings.Repeat("r", sessiond.MaxRoleLen+1), tooMany(), "caf\xe9"} {
-			r := b.post("/admin/users/alice/roles", url.Values{"roles": {typed}}).wantPage(http.StatusBadRequest, `class="alert"`, `name="roles"`)
+			r := b.Post("/admin/users/alice/roles", url.Values{"roles": {typed}}).WantPage(http.StatusBadRequest, `class="alert"`, `name="roles"`)
 			if typed == "bad role!" {
-				r.wantBody(`value="bad role!"`, "roles are 1-64 characters")
+				r.WantBody(`value="bad role!"`, "roles are 1-64 characters")
 			}
 			if got := roles(); strings.Join(got, " ") != "admin support billing" {
 				t.Fatalf("refused roles %q were stored: %q", typed, got)
 			}
 		}
 
-		b.post("/admin/users/alice/roles", url.Values{"roles": {""}}).wantRedirect("/admin/users/alice?m=roles")
+		b.Post("/admin/users/alice/roles", url.Values{"roles": {""}}).WantRedirect("/admin/users/alice?m=roles")
 		if got := roles(); len(got) != 0 {
 			t.Fatalf("roles %q after clearing them", got)
 		}
-		b.get("/admin/users/alice").wantPage(http.StatusOK, `<span class="muted">none</span>`)
+		b.Get("/admin/users/alice").WantPage(http.StatusOK, `<span class="muted">none</span>`)
 	})
 }
 
@@ -507,7 +508,7 @@ func TestEditRoles(t *testing.T) {
 // sign-in included (login CSRF), and the refusal is a page, not JSON.
 func TestCrossSitePostsRefused(t *testing.T) {
 	c := newMemoryConsole(t)
-	token := c.newSession("alice", "198.51.100.4", uaFirefox)
+	token := c.newSession("alice", "198.51.100.4", browsertest.UAFirefox)
 	id := sessiond.SessionID(token)
 	b := c.signedIn()
 	for _, path := range []string{
@@ -518,18 +519,18 @@ func TestCrossSitePostsRefused(t *testing.T) {
 		"/admin/logout",
 	} {
 		for _, attack := range [][]string{{"Sec-Fetch-Site", "cross-site"}, {"Sec-Fetch-Site", "same-site"}, {"Origin", "https://evil.example"}} {
-			b.post(path, url.Values{"roles": {"admin"}}, attack...).wantPage(http.StatusForbidden, "sent from another site")
+			b.Post(path, url.Values{"roles": {"admin"}}, attack...).WantPage(http.StatusForbidden, "sent from another site")
 		}
 	}
 	if u, ok := c.valid(token); !ok || len(u.Roles) != 0 {
 		t.Fatalf("a cross-site post changed alice: valid %v, %+v", ok, u)
 	}
-	b.get("/admin/").wantStatus(http.StatusOK) // still signed in
-	c.browser().post("/admin/login", url.Values{"api_key": {c.key}}, "Sec-Fetch-Site", "cross-site").wantPage(http.StatusForbidden)
+	b.Get("/admin/").WantStatus(http.StatusOK) // still signed in
+	c.browser().Post("/admin/login", url.Values{"api_key": {c.key}}, "Sec-Fetch-Site", "cross-site").WantPage(http.StatusForbidden)
 
 	// The same posts from the console itself go through.
-	b.post("/admin/users/alice/roles", url.Values{"roles": {"x"}}, "Sec-Fetch-Site", "same-origin").wantRedirect("/admin/users/alice")
-	b.post("/admin/users/alice/roles", url.Values{"roles": {"y"}}, "Origin", c.srv.URL).wantRedirect("/admin/users/alice")
+	b.Post("/admin/users/alice/roles", url.Values{"roles": {"x"}}, "Sec-Fetch-Site", "same-origin").WantRedirect("/admin/users/alice")
+	b.Post("/admin/users/alice/roles", url.Values{"roles": {"y"}}, "Origin", c.srv.URL).WantRedirect("/admin/users/alice")
 }
 
 // Bad input gets a 4xx page, never a 5xx.
@@ -538,23 +539,23 @@ func TestBadInput(t *testing.T) {
 	b := c.signedIn()
 	long := strings.Repeat("u", sessiond.MaxUserIDLen+1)
 	for _, path := range []string{"/admin/users/%FF", "/admin/users/" + long, "/admin/users/a%00b", "/admin/users/a%0Ab"} {
-		b.get(path).wantPage(http.StatusBadRequest, "That is not a valid user id")
+		b.Get(path).WantPage(http.StatusBadRequest, "That is not a valid user id")
 		for _, action := range []string{"/ban", "/unban", "/roles", "/sessions/revoke-all", "/sessions/" + strings.Repeat("ab", 32) + "/revoke"} {
-			b.post(path+action, nil).wantPage(http.StatusBadRequest, "That is not a valid user id")
+			b.Post(path+action, nil).WantPage(http.StatusBadRequest, "That is not a valid user id")
 		}
 	}
 	for _, query := range []string{"", "user=", "user=+", "user=%FF", "user=" + long, "user=a%00"} {
-		b.get("/admin/users?"+query).wantPage(http.StatusBadRequest, "Enter a user id", `name="user"`)
+		b.Get("/admin/users?"+query).WantPage(http.StatusBadRequest, "Enter a user id", `name="user"`)
 	}
 	huge := url.Values{"roles": {strings.Repeat("x", maxBodyBytes)}}
-	b.post("/admin/users/alice/roles", huge).wantPage(http.StatusRequestEntityTooLarge, "The form is too large")
-	c.browser().post("/admin/login", url.Values{"api_key": {strings.Repeat("x", maxBodyBytes)}}).wantPage(http.StatusRequestEntityTooLarge)
+	b.Post("/admin/users/alice/roles", huge).WantPage(http.StatusRequestEntityTooLarge, "The form is too large")
+	c.browser().Post("/admin/login", url.Values{"api_key": {strings.Repeat("x", maxBodyBytes)}}).WantPage(http.StatusRequestEntityTooLarge)
 	bad, err := http.NewRequest("POST", c.srv.URL+"/admin/users/alice/roles", strings.NewReader("roles=%zz"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	bad.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	bad.AddCookie(b.cookie)
+	bad.AddCookie(b.Cookie)
 	resp, err := c.srv.Client().Do(bad)
 	if err != nil {
 		t.Fatal(err)
@@ -563,10 +564,10 @@ func TestBadInput(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("a form that does not parse: %d, want 400", resp.StatusCode)
 	}
-	b.get("/admin/nowhere").wantPage(http.StatusNotFound, "There is no such page")
-	b.get("/admin/users/alice/ban").wantPage(http.StatusNotFound)
-	b.do("DELETE", "/admin/users/alice", nil).wantPage(http.StatusNotFound)
-	b.get("/admin/users/alice").wantStatus(http.StatusOK) // and the console still works
+	b.Get("/admin/nowhere").WantPage(http.StatusNotFound, "There is no such page")
+	b.Get("/admin/users/alice/ban").WantPage(http.StatusNotFound)
+	b.Do("DELETE", "/admin/users/alice", nil).WantPage(http.StatusNotFound)
+	b.Get("/admin/users/alice").WantStatus(http.StatusOK) // and the console still works
 }
 
 // A store that cannot answer fails closed: a 503 page, never a page as if
@@ -575,11 +576,11 @@ func TestStoreDown(t *testing.T) {
 	c := newTestConsole(t, openSQLite(t))
 	b := c.signedIn()
 	c.store.Close()
-	b.get("/admin/").wantPage(http.StatusServiceUnavailable, "The session store is unavailable").wantNoBody("Log out")
-	b.get("/admin/users/alice").wantPage(http.StatusServiceUnavailable)
-	b.post("/admin/users/alice/ban", nil).wantPage(http.StatusServiceUnavailable)
-	c.browser().login(c.key).wantPage(http.StatusServiceUnavailable, "The session store is unavailable")
-	b.get("/admin/static/style.css").wantStatus(http.StatusOK) // the error page keeps its looks
+	b.Get("/admin/").WantPage(http.StatusServiceUnavailable, "The session store is unavailable").WantNoBody("Log out")
+	b.Get("/admin/users/alice").WantPage(http.StatusServiceUnavailable)
+	b.Post("/admin/users/alice/ban", nil).WantPage(http.StatusServiceUnavailable)
+	c.browser().login(c.key).WantPage(http.StatusServiceUnavailable, "The session store is unavailable")
+	b.Get("/admin/static/style.css").WantStatus(http.StatusOK) // the error page keeps its looks
 	if !strings.Contains(c.logs.String(), "store unavailable") {
 		t.Errorf("the outage was not logged:\n%s", c.logs)
 	}
@@ -592,21 +593,6 @@ func TestNewPanicsWithoutStores(t *testing.T) {
 		}
 	}()
 	New(Config{})
-}
-
-func TestDeviceName(t *testing.T) {
-	for ua, want := range map[string]string{
-		uaFirefox: "Firefox 128 on Linux",
-		uaIPhone:  "Safari 17 on iPhone",
-		uaChrome:  "Chrome 126 on Windows",
-		"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.8078.79 Safari/537.36": "Headless Chrome 156 on Linux",
-		"curl/8.5.0": "curl 8",
-		"":           "Unknown browser",
-	} {
-		if got := deviceName(ua); got != want {
-			t.Errorf("deviceName(%q) = %q, want %q", ua, got, want)
-		}
-	}
 }
 
 // tooMany is one role more than a user may have.

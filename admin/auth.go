@@ -6,14 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"math"
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/webui"
 	"github.com/sessiond/sessiond/sessionhttp"
 )
 
@@ -61,11 +59,11 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form := view{Title: "Sign in"}
-	client := clientIP(r)
+	// Behind a reverse proxy every operator shares the proxy's address, and
+	// so its budget.
+	client := webui.ClientIP(r)
 	if blocked, wait := c.attempts.Blocked(client); blocked {
-		secs := int(math.Ceil(wait.Seconds()))
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		form.Error = "Too many failed attempts. Try again in " + plural(secs, "second", "seconds") + "."
+		form.Error = webui.Throttled(w, wait)
 		c.render(w, r, http.StatusTooManyRequests, "login", form)
 		return
 	}
@@ -91,7 +89,7 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.log.InfoContext(r.Context(), "admin: signed in", "api_key_id", key.ID, "client_ip", client)
-	redirect(w, r, "/admin/")
+	webui.SeeOther(w, r, "/admin/")
 }
 
 // lookupKey returns the stored key that key is, or ErrNotFound. Surrounding
@@ -117,7 +115,7 @@ func (c *console) logout(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	redirect(w, r, flashURL("/admin/login", "signed-out"))
+	webui.SeeOther(w, r, webui.FlashURL("/admin/login", "signed-out"))
 }
 
 // adminOnly lets through requests with a live admin session whose API key
@@ -135,7 +133,7 @@ func (c *console) adminOnly(next http.HandlerFunc) http.Handler {
 				return
 			}
 			c.log.InfoContext(r.Context(), "admin: session ended", "session_id", sess.ID, "user_id", sess.UserID)
-			redirect(w, r, flashURL("/admin/login", "ended"))
+			webui.SeeOther(w, r, webui.FlashURL("/admin/login", "ended"))
 			return
 		}
 		if err != nil {
@@ -178,16 +176,4 @@ type adminContextKey struct{}
 func operator(r *http.Request) *signedIn {
 	s, _ := r.Context().Value(adminContextKey{}).(*signedIn)
 	return s
-}
-
-// clientIP is the connection's address, which failed sign-ins are counted
-// against. Behind a reverse proxy every operator shares the proxy's
-// address, and so its budget; the console trusts no forwarding header,
-// which any client could write.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -2,21 +2,13 @@ package admin
 
 import (
 	"net/http"
-	"net/url"
 	"strconv"
+
+	"github.com/sessiond/sessiond/internal/webui"
 )
 
-// flashURL builds the page a POST redirects to, with a message code and its
-// arguments in the query (POST/redirect/GET). args are key, value pairs.
-func flashURL(page, code string, args ...string) string {
-	q := url.Values{"m": {code}}
-	for i := 0; i+1 < len(args); i += 2 {
-		q.Set(args[i], args[i+1])
-	}
-	return page + "?" + q.Encode()
-}
-
-// flash turns the message code in a page's query into a sentence. Only
+// flash turns the message code that webui.FlashURL put in a page's query
+// into a sentence. Only
 // known codes and a count are read, so a crafted link cannot make the
 // console display text of the link author's choosing.
 func flash(r *http.Request) string {
@@ -31,9 +23,9 @@ func flash(r *http.Request) string {
 	case "revoked":
 		return "The session has been revoked: that device's very next request is signed out."
 	case "revoked-all":
-		return "Revoked " + plural(n, "session", "sessions") + "."
+		return "Revoked " + webui.Plural(n, "session", "sessions") + "."
 	case "banned":
-		return "Banned: " + plural(n, "session", "sessions") + " revoked, and new sign-ins are refused."
+		return "Banned: " + webui.Plural(n, "session", "sessions") + " revoked, and new sign-ins are refused."
 	case "unbanned":
 		return "Unbanned: the user may sign in again."
 	case "roles":

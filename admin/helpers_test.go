@@ -1,22 +1,19 @@
 package admin
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/browsertest"
 	"github.com/sessiond/sessiond/memory"
 	"github.com/sessiond/sessiond/server"
 	"github.com/sessiond/sessiond/sqlite"
@@ -40,7 +37,7 @@ type testConsole struct {
 	srv    *httptest.Server
 	key    string // the API key, as `sessiond apikey create` prints it
 	keyRec *sessiond.APIKey
-	logs   *lockedBuffer
+	logs   *browsertest.LogBuffer
 	// skew moves the manager's clock forward.
 	skew  atomic.Int64
 	stats atomic.Pointer[Stats]
@@ -84,7 +81,7 @@ func newTestConsole(t *testing.T, store testStore) *testConsole {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &testConsole{t: t, store: store, logs: &lockedBuffer{}}
+	c := &testConsole{t: t, store: store, logs: &browsertest.LogBuffer{}}
 	// A long idle timeout, so that moving the clock tests the console's own
 	// time limit, not the manager's idle expiry.
 	c.m = sessiond.NewManager(store, keys, sessiond.Config{
@@ -147,184 +144,39 @@ func (c *testConsole) valid(token string) (*sessiond.User, bool) {
 	return u, err == nil
 }
 
-// browser keeps the admin cookie the way a browser would and sends what a
-// browser sends: Accept: text/html and a User-Agent.
+// browser is a browser of the console's operator: it keeps the admin
+// cookie and sends what Firefox sends.
 type browser struct {
-	c      *testConsole
-	cookie *http.Cookie
+	*browsertest.Client
+	c *testConsole
 }
 
-func (c *testConsole) browser() *browser { return &browser{c: c} }
+func (c *testConsole) browser() *browser {
+	return &browser{Client: browsertest.NewClient(c.t, c.srv, CookieName, browsertest.UAFirefox), c: c}
+}
 
 // signedIn returns a browser signed in with the console's key.
 func (c *testConsole) signedIn() *browser {
 	c.t.Helper()
 	b := c.browser()
-	b.login(c.key).wantRedirect("/admin/")
+	b.login(c.key).WantRedirect("/admin/")
 	return b
 }
 
-type response struct {
-	t *testing.T
-	*http.Response
-	body string
-}
-
-// do sends a request; headers are name, value pairs that replace the
-// defaults ("" removes one).
-func (b *browser) do(method, path string, form url.Values, headers ...string) *response {
-	t := b.c.t
-	t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, b.c.srv.URL+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8")
-	req.Header.Set("User-Agent", uaFirefox)
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		if headers[i+1] == "" {
-			req.Header.Del(headers[i])
-		} else {
-			req.Header.Set(headers[i], headers[i+1])
-		}
-	}
-	if b.cookie != nil {
-		req.AddCookie(&http.Cookie{Name: b.cookie.Name, Value: b.cookie.Value})
-	}
-	client := *b.c.srv.Client()
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range resp.Cookies() {
-		if c.Name == CookieName {
-			if c.MaxAge < 0 {
-				b.cookie = nil
-			} else {
-				b.cookie = c
-			}
-		}
-	}
-	return &response{t: t, Response: resp, body: string(raw)}
-}
-
-func (b *browser) get(path string, headers ...string) *response {
+func (b *browser) login(key string) *browsertest.Response {
 	b.c.t.Helper()
-	return b.do("GET", path, nil, headers...)
-}
-
-func (b *browser) post(path string, form url.Values, headers ...string) *response {
-	b.c.t.Helper()
-	if form == nil {
-		form = url.Values{}
-	}
-	return b.do("POST", path, form, headers...)
-}
-
-func (b *browser) login(key string) *response {
-	b.c.t.Helper()
-	return b.post("/admin/login", url.Values{"api_key": {key}})
+	return b.Post("/admin/login", url.Values{"api_key": {key}})
 }
 
 // session is the admin session the browser's cookie points at.
 func (b *browser) session() *sessiond.Session {
 	b.c.t.Helper()
-	if b.cookie == nil {
+	if b.Cookie == nil {
 		b.c.t.Fatal("the browser has no admin cookie")
 	}
-	s, _, err := b.c.m.Validate(context.Background(), b.cookie.Value)
+	s, _, err := b.c.m.Validate(context.Background(), b.Cookie.Value)
 	if err != nil {
 		b.c.t.Fatalf("the admin session: %v", err)
 	}
 	return s
 }
-
-func (r *response) wantStatus(code int) *response {
-	r.t.Helper()
-	if r.StatusCode != code {
-		r.t.Fatalf("%s %s: status %d, want %d; body:\n%s", r.Request.Method, r.Request.URL.Path, r.StatusCode, code, r.body)
-	}
-	return r
-}
-
-// wantRedirect checks a 303 to a location (its path, and query if given).
-func (r *response) wantRedirect(location string) *response {
-	r.t.Helper()
-	r.wantStatus(http.StatusSeeOther)
-	got := r.Header.Get("Location")
-	if !strings.Contains(location, "?") {
-		got, _, _ = strings.Cut(got, "?")
-	}
-	if got != location {
-		r.t.Fatalf("%s %s: redirect to %q, want %q", r.Request.Method, r.Request.URL.Path, r.Header.Get("Location"), location)
-	}
-	return r
-}
-
-// wantPage checks an HTML page of the console with status code that says
-// each of substrings.
-func (r *response) wantPage(code int, substrings ...string) *response {
-	r.t.Helper()
-	r.wantStatus(code)
-	if ct := r.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
-		r.t.Fatalf("%s %s: Content-Type %q, want an HTML page:\n%s", r.Request.Method, r.Request.URL.Path, ct, r.body)
-	}
-	return r.wantBody(substrings...)
-}
-
-func (r *response) wantBody(substrings ...string) *response {
-	r.t.Helper()
-	for _, s := range substrings {
-		if !strings.Contains(r.body, s) {
-			r.t.Fatalf("%s %s: body lacks %q:\n%s", r.Request.Method, r.Request.URL.Path, s, r.body)
-		}
-	}
-	return r
-}
-
-func (r *response) wantNoBody(substrings ...string) *response {
-	r.t.Helper()
-	for _, s := range substrings {
-		if strings.Contains(r.body, s) {
-			r.t.Fatalf("%s %s: body has %q:\n%s", r.Request.Method, r.Request.URL.Path, s, r.body)
-		}
-	}
-	return r
-}
-
-// lockedBuffer collects the console's log from the server's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-const (
-	uaFirefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-	uaIPhone  = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
-	uaChrome  = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
-)

@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"embed"
 	"errors"
-	"fmt"
 	"html/template"
-	"io/fs"
 	"net/http"
-	"path"
-	"strings"
 	"time"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/webui"
 )
 
 var (
@@ -33,28 +30,21 @@ type view struct {
 }
 
 // mustParsePages parses each page with the layout, so that every page has
-// the same header, and with the partials that pages share. The templates are embedded: a parse error is a bug that
-// the first test run finds, hence the panic.
+// the same header, and with the partials that pages share. The templates
+// are embedded: a parse error is a bug that the first test run finds, hence
+// the panic.
 func mustParsePages() map[string]*template.Template {
-	names, err := fs.Glob(templateFiles, "templates/*.html")
-	if err != nil {
-		panic(err)
-	}
 	funcs := template.FuncMap{
-		"ago":     ago,
-		"device":  deviceName,
-		"plural":  plural,
+		"ago":     webui.Ago,
+		"device":  webui.DeviceName,
+		"plural":  webui.Plural,
 		"short":   shortID,
 		"stamp":   stamp,
 		"userURL": userURL,
 	}
-	pages := map[string]*template.Template{}
-	for _, name := range names {
-		page := strings.TrimSuffix(path.Base(name), ".html")
-		if page == "layout" {
-			continue
-		}
-		pages[page] = template.Must(template.New(page).Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/partials/*.html", name))
+	pages, err := webui.ParsePages(templateFiles, funcs, "templates/partials/*.html")
+	if err != nil {
+		panic(err)
 	}
 	return pages
 }
@@ -123,46 +113,15 @@ func message(err error) string {
 // parseForm reads a POSTed form, answering a bad or oversized body itself.
 func (c *console) parseForm(w http.ResponseWriter, r *http.Request) bool {
 	if err := r.ParseForm(); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			c.renderError(w, r, http.StatusRequestEntityTooLarge, "The form is too large.")
-		} else {
-			c.renderError(w, r, http.StatusBadRequest, "The form could not be read.")
-		}
+		status, message := webui.FormError(err)
+		c.renderError(w, r, status, message)
 		return false
 	}
 	return true
 }
 
-// redirect answers a successful POST with 303 See Other, so that reloading
-// the next page does not submit the form again (POST/redirect/GET).
-func redirect(w http.ResponseWriter, r *http.Request, url string) {
-	http.Redirect(w, r, url, http.StatusSeeOther)
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, one)
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
-
-// ago says how long ago t was, coarsely; stamp gives the exact time, shown
-// on hover.
-func ago(t time.Time) string {
-	d := time.Since(t)
-	switch {
-	case d < time.Minute:
-		return "just now"
-	case d < time.Hour:
-		return plural(int(d/time.Minute), "minute", "minutes") + " ago"
-	case d < 48*time.Hour:
-		return plural(int(d/time.Hour), "hour", "hours") + " ago"
-	default:
-		return plural(int(d/(24*time.Hour)), "day", "days") + " ago"
-	}
-}
-
+// stamp is the exact time of a session event, shown on hover over
+// webui.Ago's coarse one.
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
 // shortID shortens a session id for display; the page shows the whole id

@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/webui"
 )
 
 // userView is the user page's data.
@@ -52,7 +53,7 @@ func (c *console) findUser(w http.ResponseWriter, r *http.Request) {
 		c.renderDashboard(w, r, http.StatusBadRequest, "Enter a user id: "+message(err)+".")
 		return
 	}
-	redirect(w, r, userURL(id))
+	webui.SeeOther(w, r, userURL(id))
 }
 
 func (c *console) userPage(w http.ResponseWriter, r *http.Request) {
@@ -119,7 +120,7 @@ func (c *console) revokeSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.audit(r, "admin: session revoked", "user_id", userID, "session_id", id)
-	redirect(w, r, flashURL(userURL(userID), "revoked"))
+	webui.SeeOther(w, r, webui.FlashURL(userURL(userID), "revoked"))
 }
 
 // revokeAll ends every session of the user in one atomic step of the
@@ -135,7 +136,7 @@ func (c *console) revokeAll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.audit(r, "admin: all sessions revoked", "user_id", userID, "revoked", n)
-	redirect(w, r, flashURL(userURL(userID), "revoked-all", "n", strconv.Itoa(n)))
+	webui.SeeOther(w, r, webui.FlashURL(userURL(userID), "revoked-all", "n", strconv.Itoa(n)))
 }
 
 // setStatus bans or unbans a user. Banning deletes every session of the
@@ -163,11 +164,11 @@ func (c *console) setStatus(status sessiond.UserStatus) http.HandlerFunc {
 		}
 		if status == sessiond.UserBanned {
 			c.audit(r, "admin: user banned", "user_id", userID, "revoked", n)
-			redirect(w, r, flashURL(userURL(userID), "banned", "n", strconv.Itoa(n)))
+			webui.SeeOther(w, r, webui.FlashURL(userURL(userID), "banned", "n", strconv.Itoa(n)))
 			return
 		}
 		c.audit(r, "admin: user unbanned", "user_id", userID)
-		redirect(w, r, flashURL(userURL(userID), "unbanned"))
+		webui.SeeOther(w, r, webui.FlashURL(userURL(userID), "unbanned"))
 	}
 }
 
@@ -197,7 +198,7 @@ func (c *console) setRoles(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.audit(r, "admin: roles set", "user_id", userID, "roles", changed.Roles)
-	redirect(w, r, flashURL(userURL(userID), "roles"))
+	webui.SeeOther(w, r, webui.FlashURL(userURL(userID), "roles"))
 }
 
 // parseRoles splits a list of roles on commas and white space, dropping

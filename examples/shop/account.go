@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/webui"
 )
 
 // device is one of the user's sessions, as the devices page shows it.
@@ -69,7 +70,7 @@ func (a *app) revokeDevice(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	redirect(w, r, flashURL("/account/sessions", "revoked"))
+	webui.SeeOther(w, r, webui.FlashURL("/account/sessions", "revoked"))
 }
 
 // revokeOtherDevices is "log out all other devices": every session of the
@@ -81,7 +82,7 @@ func (a *app) revokeOtherDevices(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	redirect(w, r, flashURL("/account/sessions", "revoked-others", "n", strconv.Itoa(n)))
+	webui.SeeOther(w, r, webui.FlashURL("/account/sessions", "revoked-others", "n", strconv.Itoa(n)))
 }
 
 // Password rules for new passwords (OWASP Authentication Cheat Sheet: at
@@ -128,5 +129,5 @@ func (a *app) changePassword(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	redirect(w, r, flashURL("/account/sessions", "password", "n", strconv.Itoa(n)))
+	webui.SeeOther(w, r, webui.FlashURL("/account/sessions", "password", "n", strconv.Itoa(n)))
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/webui"
 )
 
 // roles are those the admin page can give; a user holds one.
@@ -69,9 +70,9 @@ func (a *app) setStatus(status sessiond.UserStatus) http.HandlerFunc {
 			return
 		}
 		if status == sessiond.UserBanned {
-			redirect(w, r, flashURL("/admin/users", "banned", "u", u.ID, "n", strconv.Itoa(n)))
+			webui.SeeOther(w, r, webui.FlashURL("/admin/users", "banned", "u", u.ID, "n", strconv.Itoa(n)))
 		} else {
-			redirect(w, r, flashURL("/admin/users", "unbanned", "u", u.ID))
+			webui.SeeOther(w, r, webui.FlashURL("/admin/users", "unbanned", "u", u.ID))
 		}
 	}
 }
@@ -97,7 +98,7 @@ func (a *app) setRole(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	redirect(w, r, flashURL("/admin/users", "role", "u", u.ID, "r", role))
+	webui.SeeOther(w, r, webui.FlashURL("/admin/users", "role", "u", u.ID, "r", role))
 }
 
 // targetUser returns the record of the user an admin action names. Admins

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/internal/ratelimit"
+	"github.com/sessiond/sessiond/internal/webui"
 	"github.com/sessiond/sessiond/sessionhttp"
 )
 
@@ -120,7 +121,10 @@ func (a *app) Handler() http.Handler {
 	mux.Handle("POST /admin/users/{user}/unban", a.adminOnly(a.setStatus(sessiond.UserActive)))
 	mux.Handle("POST /admin/users/{user}/role", a.adminOnly(a.setRole))
 
-	return securityHeaders(limitBody(a.sessions.Handler(mux)))
+	// The shop runs no script at all, so its Content-Security-Policy
+	// forbids every script: an injected <script> would not run (OWASP: XSS
+	// defence in depth, and it keeps the HttpOnly cookie's promise).
+	return webui.SecurityHeaders(http.MaxBytesHandler(a.sessions.Handler(mux), maxBodyBytes))
 }
 
 // signedIn lets only requests with a live session through: browsers
@@ -153,24 +157,3 @@ func current(r *http.Request) (*sessiond.Session, *sessiond.User) {
 // maxBodyBytes bounds request bodies: the shop's forms are a few short
 // fields.
 const maxBodyBytes = 16 << 10
-
-func limitBody(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
-		next.ServeHTTP(w, r)
-	})
-}
-
-// securityHeaders sets the headers every page wants. The shop runs no
-// script at all, so the Content-Security-Policy forbids every script: an
-// injected <script> would not run (OWASP: XSS defence in depth, and it
-// keeps the HttpOnly cookie's promise).
-func securityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "same-origin")
-		next.ServeHTTP(w, r)
-	})
-}

@@ -2,12 +2,10 @@ package main
 
 import (
 	"errors"
-	"math"
-	"net"
 	"net/http"
-	"strconv"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/webui"
 )
 
 // loginView is the sign-in form's data.
@@ -32,11 +30,9 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
 	form := view{Title: "Sign in", Data: loginView{Username: username}}
 
-	key := clientIP(r) + "\x00" + username
+	key := webui.ClientIP(r) + "\x00" + username
 	if blocked, wait := a.attempts.Blocked(key); blocked {
-		secs := int(math.Ceil(wait.Seconds()))
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		form.Error = "Too many failed attempts. Try again in " + plural(secs, "second", "seconds") + "."
+		form.Error = webui.Throttled(w, wait)
 		a.render(w, r, http.StatusTooManyRequests, "login", form)
 		return
 	}
@@ -55,7 +51,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	redirect(w, r, "/")
+	webui.SeeOther(w, r, "/")
 }
 
 // logout revokes the session on the server, not only the cookie: a copy of
@@ -65,14 +61,5 @@ func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	redirect(w, r, flashURL("/login", "signed-out"))
-}
-
-// clientIP is the connection's address: the shop trusts no proxy header.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+	webui.SeeOther(w, r, webui.FlashURL("/login", "signed-out"))
 }

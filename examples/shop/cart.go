@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+
+	"github.com/sessiond/sessiond/internal/webui"
 )
 
 // cart is what the session's data holds under "cart": quantities by product
@@ -114,7 +116,7 @@ func (a *app) addToCart(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		a.fail(w, r, err)
 	default:
-		redirect(w, r, flashURL("/", "added", "p", p.ID))
+		webui.SeeOther(w, r, webui.FlashURL("/", "added", "p", p.ID))
 	}
 }
 
@@ -132,7 +134,7 @@ func (a *app) checkout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(bought) == 0 {
-		redirect(w, r, "/cart")
+		webui.SeeOther(w, r, "/cart")
 		return
 	}
 	o := bought.priced()

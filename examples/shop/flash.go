@@ -2,23 +2,14 @@ package main
 
 import (
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
+
+	"github.com/sessiond/sessiond/internal/webui"
 )
 
-// flashURL builds the page a POST redirects to, with a message code and its
-// arguments in the query (POST/redirect/GET).
-// args are key, value pairs.
-func flashURL(page, code string, args ...string) string {
-	q := url.Values{"m": {code}}
-	for i := 0; i+1 < len(args); i += 2 {
-		q.Set(args[i], args[i+1])
-	}
-	return page + "?" + q.Encode()
-}
-
-// flash turns the message code in a page's query into a sentence. Only
+// flash turns the message code that webui.FlashURL put in a page's query
+// into a sentence. Only
 // known codes, products, users and roles are shown, so a crafted link
 // cannot make the shop display text of the link author's choosing.
 func (a *app) flash(r *http.Request) string {
@@ -38,12 +29,12 @@ func (a *app) flash(r *http.Request) string {
 	case "revoked":
 		return "That device has been signed out."
 	case "revoked-others":
-		return "Signed out " + plural(max(n, 0), "other device", "other devices") + "."
+		return "Signed out " + webui.Plural(max(n, 0), "other device", "other devices") + "."
 	case "password":
-		return "Password changed. " + plural(max(n, 0), "other device was", "other devices were") + " signed out."
+		return "Password changed. " + webui.Plural(max(n, 0), "other device was", "other devices were") + " signed out."
 	case "banned":
 		if user != "" {
-			return user + " is banned: " + plural(max(n, 0), "session", "sessions") + " revoked, and sign-in is refused."
+			return user + " is banned: " + webui.Plural(max(n, 0), "session", "sessions") + " revoked, and sign-in is refused."
 		}
 	case "unbanned":
 		if user != "" {

@@ -7,13 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"io/fs"
 	"net/http"
-	"path"
 	"strings"
-	"time"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/webui"
 	"github.com/sessiond/sessiond/sessionhttp"
 )
 
@@ -40,24 +38,8 @@ type view struct {
 // parsePages parses each page with the layout, so that every page has the
 // same header, with the signed-in user's name and a "Log out" button.
 func parsePages() (map[string]*template.Template, error) {
-	names, err := fs.Glob(templateFiles, "templates/*.html")
-	if err != nil {
-		return nil, err
-	}
-	funcs := template.FuncMap{"money": money, "ago": ago, "device": deviceName, "plural": plural}
-	pages := map[string]*template.Template{}
-	for _, name := range names {
-		page := strings.TrimSuffix(path.Base(name), ".html")
-		if page == "layout" {
-			continue
-		}
-		t, err := template.New(page).Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", name)
-		if err != nil {
-			return nil, err
-		}
-		pages[page] = t
-	}
-	return pages, nil
+	funcs := template.FuncMap{"money": money, "ago": webui.Ago, "device": webui.DeviceName, "plural": webui.Plural}
+	return webui.ParsePages(templateFiles, funcs)
 }
 
 // stylesheet serves the one static file; the shop has no script.
@@ -133,7 +115,7 @@ func (a *app) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case !wantsHTML(r):
 		a.sessions.Error(w, r, err)
 	case errors.Is(err, sessiond.ErrInvalidSession):
-		redirect(w, r, "/login")
+		webui.SeeOther(w, r, "/login")
 	case errors.Is(err, sessiond.ErrConflict):
 		a.renderError(w, r, http.StatusConflict, "Too many changes at once; please try again.")
 	case errors.Is(err, sessiond.ErrDataTooLarge):
@@ -159,44 +141,11 @@ func wantsHTML(r *http.Request) bool {
 // parseForm reads a POSTed form, answering a bad or oversized body itself.
 func (a *app) parseForm(w http.ResponseWriter, r *http.Request) bool {
 	if err := r.ParseForm(); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			a.renderError(w, r, http.StatusRequestEntityTooLarge, "The form is too large.")
-		} else {
-			a.renderError(w, r, http.StatusBadRequest, "The form could not be read.")
-		}
+		status, message := webui.FormError(err)
+		a.renderError(w, r, status, message)
 		return false
 	}
 	return true
 }
 
-// redirect answers a successful POST with 303 See Other, so that reloading
-// the next page does not submit the form again.
-func redirect(w http.ResponseWriter, r *http.Request, url string) {
-	http.Redirect(w, r, url, http.StatusSeeOther)
-}
-
 func money(cents int) string { return fmt.Sprintf("€%d.%02d", cents/100, cents%100) }
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, one)
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
-
-// ago says how long ago t was, coarsely: the devices page needs "which
-// one is stale", not seconds.
-func ago(t time.Time) string {
-	d := time.Since(t)
-	switch {
-	case d < time.Minute:
-		return "just now"
-	case d < time.Hour:
-		return plural(int(d/time.Minute), "minute", "minutes") + " ago"
-	case d < 48*time.Hour:
-		return plural(int(d/time.Hour), "hour", "hours") + " ago"
-	default:
-		return plural(int(d/(24*time.Hour)), "day", "days") + " ago"
-	}
-}

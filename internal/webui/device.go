@@ -1,12 +1,13 @@
-package main
+package webui
 
 import "strings"
 
-// deviceName summarises a User-Agent header as "Firefox 128 on Linux", so
-// that a user recognises their devices at a glance; the page shows the full
-// header on hover. It is a label, never a security decision: clients write
-// whatever they like in the header.
-func deviceName(ua string) string {
+// DeviceName summarises a User-Agent header as "Firefox 128 on Linux", so
+// that a user recognises their devices at a glance, and an operator on the
+// phone with a user can say "your iPhone" rather than read a header; pages
+// show the full header on hover. It is a label, never a security decision:
+// clients write whatever they like in the header.
+func DeviceName(ua string) string {
 	browser := "Unknown browser"
 	for _, b := range browsers {
 		if i := strings.Index(ua, b.token); i >= 0 {
