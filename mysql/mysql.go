@@ -38,12 +38,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	mysqldriver "github.com/go-sql-driver/mysql"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/sweeper"
 )
 
 // Store is a MySQL- or MariaDB-backed sessiond.Store.
@@ -51,9 +51,7 @@ type Store struct {
 	db        *sql.DB
 	opTimeout time.Duration
 
-	stop     chan struct{}
-	stopOnce sync.Once
-	done     sync.WaitGroup
+	sweeper *sweeper.Sweeper
 }
 
 var (
@@ -80,22 +78,20 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	db.SetMaxIdleConns(opts.maxIdleConns)
 	db.SetConnMaxLifetime(opts.connMaxLifetime)
 
-	s := &Store{db: db, opTimeout: opts.opTimeout, stop: make(chan struct{})}
+	s := &Store{db: db, opTimeout: opts.opTimeout}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
 	if opts.sweepInterval > 0 {
-		s.done.Add(1)
-		go s.sweep(opts.sweepInterval)
+		s.sweeper = sweeper.Start(s, opts.sweepInterval)
 	}
 	return s, nil
 }
 
 // Close stops the sweeper and closes the pool.
 func (s *Store) Close() error {
-	s.stopOnce.Do(func() { close(s.stop) })
-	s.done.Wait()
+	s.sweeper.Stop()
 	return s.db.Close()
 }
 

@@ -5,24 +5,6 @@ import (
 	"time"
 )
 
-func (s *Store) sweep(every time.Duration) {
-	defer s.done.Done()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			// A failed sweep is retried at the next tick; expired sessions
-			// are refused by the Manager whether or not they are deleted.
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			s.DeleteExpired(ctx, time.Now())
-			cancel()
-		}
-	}
-}
-
 // sweepBatch keeps each DELETE short, so that its locks do not hold up
 // validations and writes for long.
 const sweepBatch = 1000

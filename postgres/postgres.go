@@ -48,6 +48,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/sweeper"
 )
 
 // Defaults for sessiond's own URL parameters.
@@ -63,9 +64,9 @@ type Store struct {
 	opTimeout time.Duration
 	channel   string // of invalidations
 
-	stop     chan struct{}
+	stop     chan struct{} // closed by Close: ends Subscribe
 	stopOnce sync.Once
-	done     sync.WaitGroup
+	sweeper  *sweeper.Sweeper
 }
 
 var (
@@ -92,8 +93,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		return nil, err
 	}
 	if sweepEvery > 0 {
-		s.done.Add(1)
-		go s.sweep(sweepEvery)
+		s.sweeper = sweeper.Start(s, sweepEvery)
 	}
 	return s, nil
 }
@@ -176,7 +176,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close stops the sweeper and closes the pool's connections.
 func (s *Store) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
-	s.done.Wait()
+	s.sweeper.Stop()
 	s.pool.Close()
 	return nil
 }

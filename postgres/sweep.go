@@ -9,23 +9,6 @@ import (
 // and validations and writes interleave with it.
 const sweepBatch = 1000
 
-func (s *Store) sweep(every time.Duration) {
-	defer s.done.Done()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			// An error (the server is down, say) is retried at the next tick.
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			s.DeleteExpired(ctx, time.Now())
-			cancel()
-		}
-	}
-}
-
 // DeleteExpired removes sessions whose idle expiry has passed (the idle
 // expiry is never later than the absolute one) and redeemed-token entries
 // past theirs, in batches. SKIP LOCKED lets the sweepers of several nodes

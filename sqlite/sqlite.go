@@ -15,12 +15,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/sweeper"
 )
 
 // Options tune a Store. The zero value is sensible.
@@ -40,9 +40,7 @@ type Store struct {
 	read  *sql.DB // concurrent readers (WAL)
 	write *sql.DB // exactly one connection: SQLite has one writer at a time
 
-	stop     chan struct{}
-	stopOnce sync.Once
-	done     sync.WaitGroup
+	sweeper *sweeper.Sweeper
 }
 
 var (
@@ -92,14 +90,13 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	read.SetMaxOpenConns(opts.MaxReadConns)
-	s := &Store{read: read, write: write, stop: make(chan struct{})}
+	s := &Store{read: read, write: write}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
 	if opts.SweepInterval > 0 {
-		s.done.Add(1)
-		go s.sweep(opts.SweepInterval)
+		s.sweeper = sweeper.Start(s, opts.SweepInterval)
 	}
 	return s, nil
 }
@@ -126,8 +123,7 @@ func OpenURL(ctx context.Context, rawURL string) (*Store, error) {
 
 // Close stops the sweeper and closes the database.
 func (s *Store) Close() error {
-	s.stopOnce.Do(func() { close(s.stop) })
-	s.done.Wait()
+	s.sweeper.Stop()
 	return errors.Join(s.read.Close(), s.write.Close())
 }
 
@@ -135,22 +131,6 @@ func (s *Store) Close() error {
 func (s *Store) Ping(ctx context.Context) error {
 	var one int
 	return s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
-}
-
-func (s *Store) sweep(every time.Duration) {
-	defer s.done.Done()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			s.DeleteExpired(ctx, time.Now())
-			cancel()
-		}
-	}
 }
 
 // sweepBatch keeps each delete short, so validations and writes interleave.
