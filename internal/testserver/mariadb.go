@@ -160,7 +160,36 @@ func (s *MariaDBServer) Stop() {
 // Pause freezes the server (SIGSTOP): it still accepts TCP connections but
 // answers nothing, like a hung host, which a store must not wait on
 // forever.
-func (s *MariaDBServer) Pause() { s.signal(syscall.SIGSTOP) }
+func (s *MariaDBServer) Pause() {
+	s.signal(syscall.SIGSTOP)
+	s.mu.Lock()
+	pid := s.cmd.Process.Pid
+	s.mu.Unlock()
+	waitStopped(s.t, pid)
+}
+
+// waitStopped returns once every thread of pid is stopped: SIGSTOP takes
+// effect asynchronously, and a thread still running could answer a query
+// that the test expects to hang.
+func waitStopped(t testing.TB, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		stopped := len(tasks) > 0
+		for _, task := range tasks {
+			b, err := os.ReadFile(task)
+			// The state follows the command name, which is in parentheses.
+			if i := bytes.LastIndexByte(b, ')'); err != nil || i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+				stopped = false
+				break
+			}
+		}
+		if stopped {
+			return
+		}
+	}
+	t.Fatalf("testserver: process %d did not stop", pid)
+}
 
 // Resume thaws a paused server (SIGCONT).
 func (s *MariaDBServer) Resume() { s.signal(syscall.SIGCONT) }
