@@ -28,6 +28,7 @@ type authFlags struct {
 	trustedProxies    prefixList
 	failureRate       float64
 	failureBurst      int
+	cacheSize         int
 	assertions        bool
 	assertionAudience string
 	assertionTTL      time.Duration
@@ -36,6 +37,7 @@ type authFlags struct {
 func (f *authFlags) register(c *command) {
 	c.BoolVar(&f.nearCache, "near-cache", true, "cache validated sessions in process, kept coherent by the store's invalidations (used only with a store that announces them)")
 	c.DurationVar(&f.maxStaleness, "near-cache-max-staleness", time.Second, "hard bound on how long a lost invalidation can go unnoticed")
+	c.IntVar(&f.cacheSize, "near-cache-size", 100_000, "most sessions (and, separately, users) the near cache holds")
 	c.Var(&f.trustedProxies, "trusted-proxies", "comma-separated CIDR prefixes or addresses of reverse proxies whose X-Forwarded-For names the client that /v1/auth rate-limits (default none)")
 	c.Float64Var(&f.failureRate, "auth-failure-rate", server.DefaultAuthFailureRate, "invalid tokens per second a client address earns back at /v1/auth")
 	c.IntVar(&f.failureBurst, "auth-failure-burst", server.DefaultAuthFailureBurst, "invalid tokens a client address may send at once before /v1/auth answers 429")
@@ -48,6 +50,8 @@ func (f *authFlags) check() error {
 	switch {
 	case f.maxStaleness <= 0:
 		return errors.New("--near-cache-max-staleness must be positive")
+	case f.cacheSize < 1:
+		return errors.New("--near-cache-size must be at least 1")
 	case !(f.failureRate > 0) || math.IsInf(f.failureRate, 0):
 		return errors.New("--auth-failure-rate must be a positive number")
 	case f.failureBurst < 1:
@@ -96,12 +100,12 @@ func (f *authFlags) cache(store sessiond.Store, log *slog.Logger) sessiond.Store
 		log.Info("near cache off")
 		return store
 	}
-	cached := nearcache.New(store, nearcache.Options{MaxStaleness: f.maxStaleness, Logger: log})
+	cached := nearcache.New(store, nearcache.Options{MaxEntries: f.cacheSize, MaxStaleness: f.maxStaleness, Logger: log})
 	if _, ok := cached.(*nearcache.Store); !ok {
 		log.Info("near cache off: the store announces no invalidations")
 		return store
 	}
-	log.Info("near cache on", "max_staleness", f.maxStaleness.String())
+	log.Info("near cache on", "max_staleness", f.maxStaleness.String(), "size", f.cacheSize)
 	return cached
 }
 
