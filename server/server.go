@@ -7,9 +7,11 @@
 //
 // What it guarantees:
 //
-//   - Every /v1 route needs an API key (Authorization: Bearer sk_...); the
-//     key is looked up by its SHA-256, never compared byte by byte, and there
-//     is no cache, so a revoked key is refused by the very next request.
+//   - Every /v1 route but /v1/auth (which checks the end user's session)
+//     and /v1/tokens/public-keys needs an API key (Authorization: Bearer
+//     sk_...); the key is looked up by its SHA-256, never compared byte by
+//     byte, and there is no cache, so a revoked key is refused by the very
+//     next request.
 //   - Bad input gets a 4xx and a JSON error code, never a 5xx, a panic or a
 //     hang: bodies are bounded, must be valid UTF-8 JSON without unknown
 //     fields, and ids are checked before any store call.
