@@ -1,24 +1,9 @@
 package sessiond
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
-// Error codes, shared by the library and the JSON API ({"error":{"code"}}).
-const (
-	CodeInvalidSession   = "session_invalid"
-	CodeNotFound         = "not_found"
-	CodeInvalidInput     = "invalid_input"
-	CodeUserBanned       = "user_banned"
-	CodeDataTooLarge     = "data_too_large"
-	CodeConflict         = "conflict"
-	CodeStoreUnavailable = "store_unavailable"
-	CodeTokenUsed        = "token_used"
-)
-
-// Error is a domain error with a stable code and a message safe to show to
-// API clients.
+// Error is a domain error: a stable code (what the JSON API puts in
+// {"error":{"code"}}) and a message safe to show to API clients.
 type Error struct {
 	Code    string
 	Message string
@@ -33,34 +18,25 @@ func (e *Error) Is(target error) bool {
 	return ok && t.Code == e.Code
 }
 
-// Errorf returns an *Error with the given code.
-func Errorf(code, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
 var (
 	// ErrInvalidSession covers malformed, forged, unknown, expired and
 	// revoked tokens alike, so a caller learns nothing about which it was.
-	ErrInvalidSession = &Error{CodeInvalidSession, "the session is invalid or has expired"}
-	// ErrNotFound is returned by stores and the manager for unknown ids.
-	ErrNotFound = &Error{CodeNotFound, "not found"}
+	ErrInvalidSession = &Error{"session_invalid", "the session is invalid or has expired"}
+	// ErrNotFound is returned for unknown ids.
+	ErrNotFound = &Error{"not_found", "not found"}
+	// ErrInvalidRequest is the class of every refused argument; the message
+	// of the error returned says what was wrong.
+	ErrInvalidRequest = &Error{"invalid_request", "the request is invalid"}
 	// ErrUserBanned refuses new sessions for a banned user.
-	ErrUserBanned = &Error{CodeUserBanned, "the user is banned"}
+	ErrUserBanned = &Error{"user_banned", "the user is banned"}
 	// ErrDataTooLarge is returned when session data would exceed the limit.
-	ErrDataTooLarge = &Error{CodeDataTooLarge, "session data exceeds the size limit"}
+	ErrDataTooLarge = &Error{"data_too_large", "session data exceeds the size limit"}
 	// ErrConflict is returned by a store's compare-and-swap when the record
-	// changed since it was read. The manager retries; callers rarely see it.
-	ErrConflict = &Error{CodeConflict, "the record changed concurrently"}
-	// ErrTokenUsed is returned when a single-use token is redeemed again.
-	ErrTokenUsed = &Error{CodeTokenUsed, "the token has already been used"}
+	// changed since it was read. The Manager retries; callers rarely see it.
+	ErrConflict = &Error{"conflict", "the record changed concurrently"}
 )
 
-// ErrorCode returns the code of a domain error, or "" for anything else
-// (which the server treats as the store being unavailable: fail closed).
-func ErrorCode(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
-	}
-	return ""
+// invalidRequest returns an ErrInvalidRequest that says what was wrong.
+func invalidRequest(format string, args ...any) error {
+	return &Error{Code: ErrInvalidRequest.Code, Message: fmt.Sprintf(format, args...)}
 }

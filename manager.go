@@ -4,102 +4,130 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
-)
-
-// Defaults follow OWASP's Session Management Cheat Sheet: a short idle
-// timeout for an ordinary application and an absolute lifetime after which
-// the user signs in again whatever they do.
-const (
-	DefaultIdleTimeout   = 30 * time.Minute
-	DefaultLifetime      = 30 * 24 * time.Hour
-	DefaultTouchInterval = time.Minute
-	DefaultMaxDataSize   = 64 << 10
-
-	// MaxUserIDLen bounds user ids (bytes of UTF-8).
-	MaxUserIDLen = 256
-	// MaxLifetime bounds per-session overrides.
-	MaxLifetime = 366 * 24 * time.Hour
 )
 
 // Config is the Manager's policy. The zero value of each field means its
-// default, so Config{} is safe.
+// default (see DefaultConfig), so Config{} is safe.
 type Config struct {
-	// IdleTimeout ends a session that has not been used for this long.
+	// IdleTimeout ends a session that has not been used for this long
+	// (default 30 min, OWASP's range for an ordinary application).
 	IdleTimeout time.Duration
-	// Lifetime ends a session this long after creation, however active.
+	// Lifetime ends a session this long after creation, however active
+	// (default 30 days). The JSON API calls a per-session lifetime "ttl".
 	Lifetime time.Duration
-	// TouchInterval throttles sliding expiry: a validation writes to the
-	// store only if the session was last touched at least this long ago, so
-	// steady-state validation is a single read.
+	// TouchInterval throttles sliding expiry (default 1 min): see Validate.
 	TouchInterval time.Duration
-	// MaxDataSize bounds a session's data in bytes of compact JSON.
+	// MaxDataSize bounds a session's data in bytes of compact JSON
+	// (default 64 KiB).
 	MaxDataSize int
+	// Cache, if set, answers validations from process memory (package
+	// nearcache). Nil means every validation reads the store.
+	Cache Cache
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
 
-// Manager applies the session policy on top of a Store. It is safe for
-// concurrent use; one per process is the intended use.
+// maxLifetime bounds lifetimes and idle timeouts, configured or per session.
+const maxLifetime = 366 * 24 * time.Hour
+
+// DefaultConfig returns the policy that the zero Config stands for.
+func DefaultConfig() Config {
+	return Config{
+		IdleTimeout:   30 * time.Minute,
+		Lifetime:      30 * 24 * time.Hour,
+		TouchInterval: time.Minute,
+		MaxDataSize:   64 << 10,
+		Now:           time.Now,
+	}
+}
+
+// Validate reports a setting out of range (zero values are fine: they mean
+// the default).
+func (c Config) Validate() error {
+	switch {
+	case c.IdleTimeout < 0 || c.Lifetime < 0 || c.TouchInterval < 0 || c.MaxDataSize < 0:
+		return errors.New("durations and sizes must not be negative")
+	case c.IdleTimeout > maxLifetime || c.Lifetime > maxLifetime:
+		return fmt.Errorf("idle timeout and lifetime must be at most %s", maxLifetime)
+	case c.IdleTimeout != 0 && c.IdleTimeout < time.Second || c.Lifetime != 0 && c.Lifetime < time.Second:
+		return errors.New("idle timeout and lifetime must be at least 1s")
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = d.IdleTimeout
+	}
+	if c.Lifetime <= 0 {
+		c.Lifetime = d.Lifetime
+	}
+	if c.TouchInterval <= 0 {
+		c.TouchInterval = d.TouchInterval
+	}
+	if c.MaxDataSize <= 0 {
+		c.MaxDataSize = d.MaxDataSize
+	}
+	if c.Now == nil {
+		c.Now = d.Now
+	}
+	return c
+}
+
+// Manager applies the session policy on top of a Store, with an optional
+// near cache in front of it. It is safe for concurrent use; one per process
+// is the intended use.
 type Manager struct {
 	store Store
 	keys  *Keyring
+	cache Cache // nil: none
 	cfg   Config
 
 	touching sync.Map // session ids with a touch in flight: one writer at a time
 }
 
-// NewManager returns a Manager for store, signing tokens with keys.
+// NewManager returns a Manager for store, tagging tokens with keys.
 func NewManager(store Store, keys *Keyring, cfg Config) *Manager {
-	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = DefaultIdleTimeout
-	}
-	if cfg.Lifetime <= 0 {
-		cfg.Lifetime = DefaultLifetime
-	}
-	if cfg.TouchInterval <= 0 {
-		cfg.TouchInterval = DefaultTouchInterval
-	}
-	if cfg.MaxDataSize <= 0 {
-		cfg.MaxDataSize = DefaultMaxDataSize
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	return &Manager{store: store, keys: keys, cfg: cfg}
+	cfg = cfg.withDefaults()
+	return &Manager{store: store, keys: keys, cache: cfg.Cache, cfg: cfg}
 }
-
-// Store returns the manager's store.
-func (m *Manager) Store() Store { return m.store }
 
 // Config returns the effective policy (defaults filled in).
 func (m *Manager) Config() Config { return m.cfg }
+
+// Ping reports whether the store is reachable.
+func (m *Manager) Ping(ctx context.Context) error { return m.store.Ping(ctx) }
 
 // NewSession describes a session to create.
 type NewSession struct {
 	UserID string
 	// Data is the initial data, a JSON object (empty means {}).
 	Data json.RawMessage
-	// Lifetime and IdleTimeout override the manager's policy when non-zero.
+	// Lifetime and IdleTimeout override the manager's policy when non-zero
+	// (1s to 366 days).
 	Lifetime    time.Duration
 	IdleTimeout time.Duration
 	Client      Client
 }
 
-// Create starts a session and returns its token, which the caller hands to
-// the client and never stores.
-func (m *Manager) Create(ctx context.Context, ns NewSession) (token string, s *Session, err error) {
-	if err := ValidateUserID(ns.UserID); err != nil {
-		return "", nil, err
+// Create starts a session (signing in: a new session every time, never an
+// old one reused — OWASP's defence against session fixation) and returns its
+// token, which the caller hands to the client and never stores.
+func (m *Manager) Create(ctx context.Context, ns NewSession) (token string, s Session, err error) {
+	if err := checkUserID(ns.UserID); err != nil {
+		return "", Session{}, err
 	}
 	data, err := m.checkData(ns.Data)
 	if err != nil {
-		return "", nil, err
+		return "", Session{}, err
 	}
 	lifetime, idle := m.cfg.Lifetime, m.cfg.IdleTimeout
 	if ns.Lifetime != 0 {
@@ -108,181 +136,239 @@ func (m *Manager) Create(ctx context.Context, ns NewSession) (token string, s *S
 	if ns.IdleTimeout != 0 {
 		idle = ns.IdleTimeout
 	}
-	if lifetime < time.Second || lifetime > MaxLifetime || idle < time.Second || idle > MaxLifetime {
-		return "", nil, Errorf(CodeInvalidInput, "ttl and idle_timeout must be between 1s and %s", MaxLifetime)
+	if lifetime < time.Second || lifetime > maxLifetime || idle < time.Second || idle > maxLifetime {
+		return "", Session{}, invalidRequest("ttl and idle_timeout must be between 1s and %s", maxLifetime)
 	}
-	now := m.cfg.Now().UTC().Truncate(time.Millisecond)
-	token, id := m.newToken(ns.UserID)
-	s = &Session{
-		ID:          id,
+	now := m.now()
+	s = Session{
+		ID:          newSessionID(ns.UserID),
 		UserID:      ns.UserID,
 		CreatedAt:   now,
+		AuthTime:    now,
 		LastSeenAt:  now,
 		ExpiresAt:   now.Add(lifetime),
 		IdleTimeout: idle,
 		Client:      cleanClient(ns.Client),
-		Data:        data,
 		Version:     1,
-	}
+	}.WithData(data)
 	s.IdleExpiresAt = m.idleExpiry(s, now)
+	token, s.SecretHash = m.keys.issue(s.ID, 0)
 	if err := m.store.Create(ctx, s); err != nil {
-		return "", nil, err
+		return "", Session{}, err
 	}
 	return token, s, nil
 }
 
-// newToken draws a token whose id the store accepts for userID (see
-// SessionPlacer); most stores accept any.
-func (m *Manager) newToken(userID string) (token, id string) {
-	if placer, ok := m.store.(SessionPlacer); ok {
-		return m.keys.NewTokenWithIDPrefix(placer.IDPrefix(userID))
-	}
-	return m.keys.NewToken()
-}
+// ErrTokenRotated is returned, joined with ErrInvalidSession, for a genuine
+// token of a live session that was rotated away: a request that was in
+// flight during the rotation, or a copy in someone else's hands.
+var ErrTokenRotated = errors.New("sessiond: the token was rotated away")
 
-// Validate checks a token and returns its live session and user. Malformed
-// and forged tokens are refused before the store is asked. Every refusal is
-// ErrInvalidSession; other errors mean the store could not answer.
+// Validate checks a token and returns its live session and user, and slides
+// the session's idle expiry. Every refusal is ErrInvalidSession; any other
+// error means the store could not answer (fail closed).
 //
-// The hot path reads top to bottom: the token's shape; its id (SHA-256);
-// a near-cache hit, if the store has a cache; the token's tag (HMAC); one
-// store read.
+// The hot path reads top to bottom: the token's shape (length, prefix, key);
+// its session id, cut out of the token; the near cache; the token's tag
+// (HMAC), only on a miss, so forged tokens never reach the store; one store
+// read. Either way the token must prove possession: the SHA-256 of its
+// secret part must match the session's.
 //
-// The records returned may be shared with a near cache: treat them as
-// read-only (Clone them to change them).
-func (m *Manager) Validate(ctx context.Context, token string) (*Session, *User, error) {
-	k, body, ok := m.keys.shape(token)
+// Sliding: a session is written back ("touched") when
+// min(TouchInterval, IdleTimeout/2) has passed since it was last touched,
+// and a touch moves its idle expiry to now + IdleTimeout + that same
+// throttle. So steady-state validation writes at most once per
+// TouchInterval for the default timeouts, and a session used more often
+// than its idle timeout never expires before its lifetime, whatever the
+// idle timeout (1s or more): an unused session ends between IdleTimeout
+// and IdleTimeout plus the throttle after its last use.
+func (m *Manager) Validate(ctx context.Context, token string) (Session, User, error) {
+	t, ok := m.keys.parse(token)
 	if !ok {
-		return nil, nil, ErrInvalidSession
+		return Session{}, User{}, ErrInvalidSession
 	}
-	h := hashToken(token)
-	if c, ok := m.store.(SessionCache); ok {
-		// A hit proves the token genuine without the tag: only the token
-		// that created a session hashes to its id.
-		if s, u, hit := c.Cached(h); hit {
-			return m.check(ctx, s, u)
+	if m.cache != nil {
+		if s, u, hit := m.cache.Get(t.id); hit {
+			return m.check(ctx, t, s, u)
 		}
 	}
-	if !m.keys.tagMatches(k, body) {
-		return nil, nil, ErrInvalidSession
+	if _, ok := t.verify(); !ok {
+		return Session{}, User{}, ErrInvalidSession
 	}
-	return m.ValidateID(ctx, h.String())
-}
-
-// ValidateID is Validate for a session id already derived from a verified
-// token.
-func (m *Manager) ValidateID(ctx context.Context, id string) (*Session, *User, error) {
-	s, u, err := m.store.Lookup(ctx, id)
+	s, u, err := m.lookup(ctx, t.id)
 	if errors.Is(err, ErrNotFound) {
-		return nil, nil, ErrInvalidSession
+		return Session{}, User{}, ErrInvalidSession
 	}
 	if err != nil {
-		return nil, nil, err
+		return Session{}, User{}, err
 	}
-	return m.check(ctx, s, u)
+	return m.check(ctx, t, s, u)
 }
 
-// check applies the policy to a session read from the store or a cache:
-// expiry, the user's status, and the throttled slide of the idle expiry.
-func (m *Manager) check(ctx context.Context, s *Session, u *User) (*Session, *User, error) {
-	now := m.cfg.Now()
-	if s.Expired(now) || u.Status == UserBanned {
-		return nil, nil, ErrInvalidSession
+// lookup reads a session and its user from the store and offers them to the
+// cache.
+func (m *Manager) lookup(ctx context.Context, id string) (Session, User, error) {
+	var loading uint64
+	if m.cache != nil {
+		loading = m.cache.Loading()
 	}
-	if now.Sub(s.LastSeenAt) >= m.cfg.TouchInterval {
-		// Concurrent requests of one session (or hits on one cached copy)
-		// would all touch; the first does, the others go on.
+	s, u, err := m.store.Lookup(ctx, id)
+	if err != nil {
+		return Session{}, User{}, err
+	}
+	if u.Status == "" {
+		u.Status = UserActive
+	}
+	if m.cache != nil {
+		m.cache.Put(loading, s, u)
+	}
+	return s, u, nil
+}
+
+// check applies the policy to a session read from the store or the cache:
+// possession, expiry, the user's status, and the throttled slide of the idle
+// expiry.
+func (m *Manager) check(ctx context.Context, t parsedToken, s Session, u User) (Session, User, error) {
+	if !t.proves(&s) {
+		return Session{}, User{}, m.refuse(t, s)
+	}
+	now := m.cfg.Now()
+	if s.Expired(now) || u.Banned() {
+		return Session{}, User{}, ErrInvalidSession
+	}
+	if now.Sub(s.LastSeenAt) >= m.touchThrottle(s) {
+		// Concurrent requests of one session would all touch; the first
+		// does, the others go on.
 		if _, busy := m.touching.LoadOrStore(s.ID, struct{}{}); !busy {
-			id := s.ID
-			s = m.touch(ctx, s, now)
-			m.touching.Delete(id)
+			s = m.touch(ctx, s)
+			m.touching.Delete(s.ID)
 		}
 	}
 	return s, u, nil
 }
 
+// refuse tells a rotated-away token of the session from a token that was
+// never issued: only the former carries a valid tag for this id and an
+// older generation.
+func (m *Manager) refuse(t parsedToken, s Session) error {
+	if gen, ok := t.verify(); ok && gen < s.Generation {
+		return errors.Join(ErrInvalidSession, ErrTokenRotated)
+	}
+	return ErrInvalidSession
+}
+
 // touch slides the idle expiry. A failed touch does not fail the request:
 // the read that proved the session live has already succeeded, and the next
 // request will try again.
-func (m *Manager) touch(ctx context.Context, s *Session, now time.Time) *Session {
-	now = now.UTC().Truncate(time.Millisecond)
+func (m *Manager) touch(ctx context.Context, s Session) Session {
+	now := m.now()
 	idle := m.idleExpiry(s, now)
-	if m.store.Touch(ctx, s.ID, now, idle) != nil {
+	err := m.store.Touch(ctx, s.ID, now, idle)
+	m.forget(s.ID, "") // served again only once re-read: no entry outlives its staleness bound
+	if err != nil {
 		return s
 	}
-	touched := *s // s may be shared with a cache
-	touched.LastSeenAt, touched.IdleExpiresAt = now, idle
-	return &touched
+	s.LastSeenAt, s.IdleExpiresAt = now, idle
+	return s
 }
 
-func (m *Manager) idleExpiry(s *Session, now time.Time) time.Time {
-	idle := s.IdleTimeout
-	if idle <= 0 {
-		idle = m.cfg.IdleTimeout
+// touchThrottle is how long after its last touch a session is touched
+// again: the touch interval, or half the idle timeout if that is shorter.
+func (m *Manager) touchThrottle(s Session) time.Duration {
+	return min(m.cfg.TouchInterval, m.idleTimeout(s)/2)
+}
+
+// idleExpiry is when a session touched at now ends if unused. The throttle
+// is added so that a use that did not touch still leaves a full idle
+// timeout ahead of it.
+func (m *Manager) idleExpiry(s Session, now time.Time) time.Time {
+	return minTime(now.Add(m.idleTimeout(s)+m.touchThrottle(s)), s.ExpiresAt)
+}
+
+func (m *Manager) idleTimeout(s Session) time.Duration {
+	if s.IdleTimeout > 0 {
+		return s.IdleTimeout
 	}
-	return minTime(now.Add(idle), s.ExpiresAt)
+	return m.cfg.IdleTimeout
 }
 
-// Rotate issues a new token for the session of token, keeping its data and
-// creation time; the old token is dead when Rotate returns. Rotate on login
-// and on privilege change (OWASP: session fixation).
-func (m *Manager) Rotate(ctx context.Context, token string) (newToken string, s *Session, err error) {
+// Rotate issues a new token for the session of token: same id, same data,
+// same auth time; the old token is dead when Rotate returns. Rotate on
+// privilege change (OWASP: session fixation).
+func (m *Manager) Rotate(ctx context.Context, token string) (newToken string, s Session, err error) {
 	old, _, err := m.Validate(ctx, token)
 	if err != nil {
-		return "", nil, err
+		return "", Session{}, err
 	}
-	newToken, newID := m.newToken(old.UserID)
-	now := m.cfg.Now().UTC().Truncate(time.Millisecond)
-	s, err = m.store.Rotate(ctx, old.ID, newID, now, m.idleExpiry(old, now))
-	if errors.Is(err, ErrNotFound) {
-		return "", nil, ErrInvalidSession
+	if old.Generation == math.MaxUint32 {
+		return "", Session{}, invalidRequest("the session was rotated too often; sign in again")
+	}
+	newToken, hash := m.keys.issue(old.ID, old.Generation+1)
+	now := m.now()
+	s, err = m.store.Rotate(ctx, old.ID, old.Generation, hash, now, m.idleExpiry(old, now))
+	m.forget(old.ID, "")
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
+		return "", Session{}, ErrInvalidSession // revoked, or rotated by a concurrent request
 	}
 	if err != nil {
-		return "", nil, err
+		return "", Session{}, err
 	}
 	return newToken, s, nil
 }
 
 // Revoke ends the session of token (logout). Revoking a session that is
-// already gone is not an error; a malformed or forged token is.
+// already gone is not an error; a malformed, forged or rotated-away token
+// is.
 func (m *Manager) Revoke(ctx context.Context, token string) error {
-	id, err := m.keys.Verify(token)
+	t, ok := m.keys.parse(token)
+	if !ok {
+		return ErrInvalidSession
+	}
+	if _, ok := t.verify(); !ok {
+		return ErrInvalidSession
+	}
+	s, _, err := m.store.Lookup(ctx, t.id)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	if err := m.store.Delete(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
-		return err
+	if !t.proves(&s) {
+		return m.refuse(t, s)
 	}
-	return nil
+	return m.RevokeSession(ctx, s.ID)
 }
 
-// RevokeID ends one session by id, or returns ErrNotFound.
-func (m *Manager) RevokeID(ctx context.Context, id string) error {
-	if !ValidSessionID(id) {
+// RevokeSession ends one session by id, or returns ErrNotFound.
+func (m *Manager) RevokeSession(ctx context.Context, id string) error {
+	if !validSessionID(id) {
 		return ErrNotFound
 	}
-	return m.store.Delete(ctx, id)
+	err := m.store.Delete(ctx, id)
+	m.forget(id, "")
+	return err
 }
 
-// Get returns a live session by id, or ErrNotFound. It does not slide the
-// idle expiry: looking at a session is not using it.
-func (m *Manager) Get(ctx context.Context, id string) (*Session, error) {
-	if !ValidSessionID(id) {
-		return nil, ErrNotFound
+// GetSession returns a live session by id, or ErrNotFound. It does not
+// slide the idle expiry: looking at a session is not using it.
+func (m *Manager) GetSession(ctx context.Context, id string) (Session, error) {
+	if !validSessionID(id) {
+		return Session{}, ErrNotFound
 	}
 	s, _, err := m.store.Lookup(ctx, id)
 	if err != nil {
-		return nil, err
+		return Session{}, err
 	}
 	if s.Expired(m.cfg.Now()) {
-		return nil, ErrNotFound
+		return Session{}, ErrNotFound
 	}
 	return s, nil
 }
 
-// ListUser returns a user's live sessions, oldest first.
-func (m *Manager) ListUser(ctx context.Context, userID string) ([]*Session, error) {
-	if err := ValidateUserID(userID); err != nil {
+// ListUserSessions returns a user's live sessions, oldest first.
+func (m *Manager) ListUserSessions(ctx context.Context, userID string) ([]Session, error) {
+	if err := checkUserID(userID); err != nil {
 		return nil, err
 	}
 	all, err := m.store.ListUserSessions(ctx, userID)
@@ -290,13 +376,8 @@ func (m *Manager) ListUser(ctx context.Context, userID string) ([]*Session, erro
 		return nil, err
 	}
 	now := m.cfg.Now()
-	live := all[:0]
-	for _, s := range all {
-		if !s.Expired(now) {
-			live = append(live, s)
-		}
-	}
-	slices.SortFunc(live, func(a, b *Session) int {
+	live := slices.DeleteFunc(all, func(s Session) bool { return s.Expired(now) })
+	slices.SortFunc(live, func(a, b Session) int {
 		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
 			return c
 		}
@@ -305,105 +386,116 @@ func (m *Manager) ListUser(ctx context.Context, userID string) ([]*Session, erro
 	return live, nil
 }
 
-// RevokeUser ends every session of a user except exceptID (may be empty:
-// "log out everywhere"; the current session's id: "log out other devices").
-func (m *Manager) RevokeUser(ctx context.Context, userID, exceptID string) (int, error) {
-	if err := ValidateUserID(userID); err != nil {
+// RevokeUserSessions ends every session of a user except exceptID (may be
+// empty: "log out everywhere"; the current session's id: "log out other
+// devices").
+func (m *Manager) RevokeUserSessions(ctx context.Context, userID, exceptID string) (int, error) {
+	if err := checkUserID(userID); err != nil {
 		return 0, err
 	}
-	if exceptID != "" && !ValidSessionID(exceptID) {
-		return 0, Errorf(CodeInvalidInput, "except must be a session id")
+	if exceptID != "" && !validSessionID(exceptID) {
+		return 0, invalidRequest("except must be a session id")
 	}
-	return m.store.DeleteUserSessions(ctx, userID, exceptID)
+	n, err := m.store.DeleteUserSessions(ctx, userID, exceptID)
+	m.forget("", userID)
+	return n, err
 }
 
 // maxUpdateAttempts bounds the compare-and-swap loop. Contention that loses
 // this many times in a row is pathological; the caller gets ErrConflict.
 const maxUpdateAttempts = 100
 
-// Update changes a session's data atomically: fn receives the current data
-// and returns the new data; if another writer got in between, fn runs again
-// on the fresh data. Concurrent updates therefore never lose each other's
-// writes, and an update racing a revocation fails with ErrNotFound instead of
-// recreating the session.
-func (m *Manager) Update(ctx context.Context, id string, fn func(data json.RawMessage) (json.RawMessage, error)) (*Session, error) {
-	if !ValidSessionID(id) {
-		return nil, ErrNotFound
+// UpdateData changes a session's data atomically: fn receives the current
+// data and returns the new data; if another writer got in between, fn runs
+// again on the fresh data. Concurrent updates therefore never lose each
+// other's writes, and an update racing a revocation fails with ErrNotFound
+// instead of recreating the session.
+func (m *Manager) UpdateData(ctx context.Context, id string, fn func(data json.RawMessage) (json.RawMessage, error)) (Session, error) {
+	if !validSessionID(id) {
+		return Session{}, ErrNotFound
 	}
 	for attempt := 0; ; attempt++ {
-		s, err := m.Get(ctx, id)
+		s, err := m.GetSession(ctx, id)
 		if err != nil {
-			return nil, err
+			return Session{}, err
 		}
-		data, err := fn(s.Data)
+		data, err := fn(s.Data())
 		if err != nil {
-			return nil, err
+			return Session{}, err
 		}
 		if data, err = m.checkData(data); err != nil {
-			return nil, err
+			return Session{}, err
 		}
 		updated, err := m.store.UpdateData(ctx, id, s.Version, data)
+		m.forget(id, "")
 		if !errors.Is(err, ErrConflict) {
 			return updated, err
 		}
 		if attempt+1 >= maxUpdateAttempts {
-			return nil, err
+			return Session{}, err
 		}
 		// Back off a little, with jitter, so that writers stop colliding.
 		backoff := time.Duration(rand.Int64N(int64(time.Millisecond) * int64(min(attempt+1, 10))))
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return Session{}, ctx.Err()
 		case <-time.After(backoff):
 		}
 	}
 }
 
 // PatchData applies an RFC 7396 JSON Merge Patch to a session's data,
-// atomically (see Update).
-func (m *Manager) PatchData(ctx context.Context, id string, patch json.RawMessage) (*Session, error) {
-	if _, err := MergePatch(nil, patch); err != nil {
-		return nil, err
+// atomically (see UpdateData).
+func (m *Manager) PatchData(ctx context.Context, id string, patch json.RawMessage) (Session, error) {
+	if _, err := mergePatch(nil, patch); err != nil {
+		return Session{}, err
 	}
-	return m.Update(ctx, id, func(data json.RawMessage) (json.RawMessage, error) {
-		return MergePatch(data, patch)
+	return m.UpdateData(ctx, id, func(data json.RawMessage) (json.RawMessage, error) {
+		return mergePatch(data, patch)
 	})
 }
 
-// User returns a user's record, or DefaultUser if none is stored.
-func (m *Manager) User(ctx context.Context, id string) (*User, error) {
-	if err := ValidateUserID(id); err != nil {
-		return nil, err
+// GetUser returns a user's record; a user without one is active with no
+// roles.
+func (m *Manager) GetUser(ctx context.Context, id string) (User, error) {
+	if err := checkUserID(id); err != nil {
+		return User{}, err
 	}
 	u, err := m.store.GetUser(ctx, id)
 	if errors.Is(err, ErrNotFound) {
-		return DefaultUser(id), nil
+		return User{ID: id, Status: UserActive}, nil
 	}
 	return u, err
 }
 
 // PutUser stores a user's record. Banning revokes every session of the user
 // in the same step and refuses new ones until the user is active again.
-func (m *Manager) PutUser(ctx context.Context, u *User) (revoked int, err error) {
-	if err := ValidateUser(u); err != nil {
+func (m *Manager) PutUser(ctx context.Context, u User) (revoked int, err error) {
+	if u, err = checkUser(u); err != nil {
 		return 0, err
 	}
-	u = u.Clone()
-	u.UpdatedAt = m.cfg.Now().UTC().Truncate(time.Millisecond)
-	if u.Roles == nil {
-		u.Roles = []string{}
-	}
-	if len(u.Attributes) == 0 {
-		u.Attributes = json.RawMessage("{}")
-	}
-	return m.store.PutUser(ctx, u)
+	u.UpdatedAt = m.now()
+	n, err := m.store.PutUser(ctx, u)
+	m.forget("", u.ID)
+	return n, err
 }
+
+// forget drops what this node's cache holds after one of its writes
+// (other nodes learn of it from the store).
+func (m *Manager) forget(sessionID, userID string) {
+	if m.cache != nil {
+		m.cache.Forget(sessionID, userID)
+	}
+}
+
+// now is the clock as stores keep it: UTC, to the millisecond.
+func (m *Manager) now() time.Time { return m.cfg.Now().UTC().Truncate(time.Millisecond) }
 
 func (m *Manager) checkData(data json.RawMessage) (json.RawMessage, error) {
 	if len(data) > m.cfg.MaxDataSize*2 { // don't even parse absurd input
 		return nil, ErrDataTooLarge
 	}
-	data, err := NormalizeData(data)
+	data, err := normalizeData(data)
 	if err != nil {
 		return nil, err
 	}
@@ -411,103 +503,6 @@ func (m *Manager) checkData(data json.RawMessage) (json.RawMessage, error) {
 		return nil, ErrDataTooLarge
 	}
 	return data, nil
-}
-
-// ValidateUserID accepts non-empty UTF-8 ids of at most MaxUserIDLen bytes
-// without control characters.
-func ValidateUserID(id string) error {
-	switch {
-	case id == "":
-		return Errorf(CodeInvalidInput, "user_id is required")
-	case len(id) > MaxUserIDLen:
-		return Errorf(CodeInvalidInput, "user_id is longer than %d bytes", MaxUserIDLen)
-	case !utf8.ValidString(id):
-		return Errorf(CodeInvalidInput, "user_id is not valid UTF-8")
-	}
-	for _, r := range id {
-		if r < 0x20 || r == 0x7f {
-			return Errorf(CodeInvalidInput, "user_id contains a control character")
-		}
-	}
-	return nil
-}
-
-// Limits on user records.
-const (
-	MaxRoles          = 64
-	MaxRoleLen        = 64
-	MaxAttributesSize = 16 << 10
-)
-
-// ValidateUser checks a user record before it is stored.
-func ValidateUser(u *User) error {
-	if err := ValidateUserID(u.ID); err != nil {
-		return err
-	}
-	if u.Status != UserActive && u.Status != UserBanned {
-		return Errorf(CodeInvalidInput, "status must be %q or %q", UserActive, UserBanned)
-	}
-	if len(u.Roles) > MaxRoles {
-		return Errorf(CodeInvalidInput, "at most %d roles", MaxRoles)
-	}
-	for _, r := range u.Roles {
-		if !ValidName(r, MaxRoleLen) {
-			return Errorf(CodeInvalidInput, "role %q: roles are 1-%d characters of letters, digits and _.:-", r, MaxRoleLen)
-		}
-	}
-	if len(u.Attributes) > MaxAttributesSize {
-		return Errorf(CodeInvalidInput, "attributes exceed %d bytes", MaxAttributesSize)
-	}
-	if len(u.Attributes) > 0 {
-		a, err := NormalizeData(u.Attributes)
-		if err != nil {
-			return Errorf(CodeInvalidInput, "attributes must be a JSON object")
-		}
-		u.Attributes = a
-	}
-	return nil
-}
-
-// ValidName reports whether s is 1 to max characters of letters, digits and
-// _.:- — what roles and token purposes are made of, safe to put in a
-// comma-separated header.
-func ValidName(s string, max int) bool {
-	if s == "" || len(s) > max {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == ':' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// Limits on client details, which come from request headers: they are
-// truncated, not refused, so an odd user agent never blocks a sign-in.
-const (
-	maxClientIPLen = 64
-	maxUserAgent   = 512
-)
-
-func cleanClient(c Client) Client {
-	return Client{IP: clip(c.IP, maxClientIPLen), UserAgent: clip(c.UserAgent, maxUserAgent)}
-}
-
-// clip truncates s to n bytes and drops invalid UTF-8 and control
-// characters (a NUL is refused by PostgreSQL text, and has no place in a
-// user agent shown on an admin page).
-func clip(s string, n int) string {
-	if len(s) > n {
-		s = s[:n]
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
-			return -1
-		}
-		return r
-	}, s)
 }
 
 func minTime(a, b time.Time) time.Time {

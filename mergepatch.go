@@ -6,10 +6,10 @@ import (
 	"unicode/utf8"
 )
 
-// MergePatch applies an RFC 7396 JSON Merge Patch to a JSON object and
+// mergePatch applies an RFC 7396 JSON Merge Patch to a JSON object and
 // returns the result. Session data is always an object, so the patch must be
 // one too; a null member removes a key.
-func MergePatch(doc, patch json.RawMessage) (json.RawMessage, error) {
+func mergePatch(doc, patch json.RawMessage) (json.RawMessage, error) {
 	var target map[string]any
 	if len(bytes.TrimSpace(doc)) > 0 {
 		if err := decodeJSON(doc, &target); err != nil {
@@ -18,7 +18,7 @@ func MergePatch(doc, patch json.RawMessage) (json.RawMessage, error) {
 	}
 	var p map[string]any
 	if err := decodeJSON(patch, &p); err != nil || p == nil {
-		return nil, Errorf(CodeInvalidInput, "a merge patch must be a JSON object")
+		return nil, invalidRequest("a merge patch must be a JSON object")
 	}
 	if target == nil {
 		target = map[string]any{}
@@ -53,27 +53,27 @@ func decodeJSON(b []byte, v any) error {
 		return err
 	}
 	if d.More() {
-		return Errorf(CodeInvalidInput, "trailing data after JSON value")
+		return invalidRequest("trailing data after JSON value")
 	}
 	return nil
 }
 
-// NormalizeData checks that b is a JSON object and returns it compacted.
+// normalizeData checks that b is a JSON object and returns it compacted.
 // Empty input means an empty object.
-func NormalizeData(b json.RawMessage) (json.RawMessage, error) {
+func normalizeData(b json.RawMessage) (json.RawMessage, error) {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return json.RawMessage("{}"), nil
 	}
 	if !utf8.Valid(b) { // RFC 8259: JSON text is UTF-8
-		return nil, Errorf(CodeInvalidInput, "session data is not valid UTF-8")
+		return nil, invalidRequest("session data is not valid UTF-8")
 	}
 	var m map[string]any
 	if err := decodeJSON(b, &m); err != nil || m == nil {
-		return nil, Errorf(CodeInvalidInput, "session data must be a JSON object")
+		return nil, invalidRequest("session data must be a JSON object")
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, b); err != nil {
-		return nil, Errorf(CodeInvalidInput, "session data must be a JSON object")
+		return nil, invalidRequest("session data must be a JSON object")
 	}
 	return buf.Bytes(), nil
 }

@@ -1,10 +1,8 @@
-package sessiond_test
+package sessiond
 
 import (
 	"encoding/json"
 	"testing"
-
-	"github.com/sessiond/sessiond"
 )
 
 // The examples of RFC 7396, Appendix A, restricted to object targets and
@@ -23,7 +21,7 @@ func TestMergePatchRFC7396(t *testing.T) {
 		{`{}`, `{"a":{"bb":{"ccc":null}}}`, `{"a":{"bb":{}}}`},
 		{``, `{"n":12345678901234567890}`, `{"n":12345678901234567890}`},
 	} {
-		got, err := sessiond.MergePatch(json.RawMessage(c.doc), json.RawMessage(c.patch))
+		got, err := mergePatch(json.RawMessage(c.doc), json.RawMessage(c.patch))
 		if err != nil {
 			t.Fatalf("MergePatch(%s, %s): %v", c.doc, c.patch, err)
 		}
@@ -35,7 +33,7 @@ func TestMergePatchRFC7396(t *testing.T) {
 
 func TestMergePatchRefusesNonObjects(t *testing.T) {
 	for _, p := range []string{`[]`, `"x"`, `null`, `1`, `{`, `{} {}`, ``} {
-		if _, err := sessiond.MergePatch(json.RawMessage(`{}`), json.RawMessage(p)); err == nil {
+		if _, err := mergePatch(json.RawMessage(`{}`), json.RawMessage(p)); err == nil {
 			t.Errorf("patch %q accepted", p)
 		}
 	}
@@ -43,20 +41,20 @@ func TestMergePatchRefusesNonObjects(t *testing.T) {
 
 func TestNormalizeData(t *testing.T) {
 	for in, want := range map[string]string{"": "{}", " { \"a\" : 1 } ": `{"a":1}`} {
-		got, err := sessiond.NormalizeData(json.RawMessage(in))
+		got, err := normalizeData(json.RawMessage(in))
 		if err != nil || string(got) != want {
 			t.Errorf("NormalizeData(%q) = %s, %v", in, got, err)
 		}
 	}
 	for _, bad := range []string{`[]`, `null`, `"s"`, `{"a":}`, `{}x`} {
-		if _, err := sessiond.NormalizeData(json.RawMessage(bad)); err == nil {
+		if _, err := normalizeData(json.RawMessage(bad)); err == nil {
 			t.Errorf("NormalizeData(%q) accepted", bad)
 		}
 	}
 }
 
 func TestNormalizeDataRefusesInvalidUTF8(t *testing.T) {
-	if _, err := sessiond.NormalizeData(json.RawMessage("{\"a\":\"\xff\"}")); err == nil {
+	if _, err := normalizeData(json.RawMessage("{\"a\":\"\xff\"}")); err == nil {
 		t.Fatal("invalid UTF-8 accepted")
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"hash"
@@ -12,94 +14,79 @@ import (
 	"sync"
 )
 
-// Token layout: "sess_" + key id + "_" + base64url(32 random bytes || 8-byte tag).
+// A token is a split token:
 //
-// The 256 random bits are the secret (OWASP asks for at least 64 bits of
-// entropy). The tag is a truncated HMAC-SHA256 under a server key; it lets a
-// node reject malformed and forged tokens without touching the store, so
-// guessing attacks cost the attacker a round trip and the store nothing.
-// The prefix lets secret scanners recognise leaked tokens.
+//	"sess_" key-id "_" session-id credential
+//
+// The session id (22 characters, base64url of 16 bytes) is public: it is the
+// session's stable id. The credential (59 characters, base64url of a 4-byte
+// generation, 32 random bytes and an 8-byte tag) is the secret: the store
+// keeps only its SHA-256, so a dump of the store, a log line or an
+// X-Session-Id header yields no usable token.
+//
+// The 256 random bits are what proves possession (OWASP asks for at least
+// 64 bits of entropy). The tag is a truncated HMAC-SHA256 under a server key
+// over the id, the generation and the random part: it lets a node refuse
+// malformed and forged tokens without a store round trip, and it proves that
+// a token of an older generation was issued by us — an old token of the
+// session, not a forgery made from its public id. The prefix lets secret
+// scanners recognise leaked tokens.
 const (
-	TokenPrefix = "sess_"
-	randomLen   = 32
-	tagLen      = 8
-	// MaxTokenLen bounds what is parsed at all; real tokens are ~70 bytes.
-	MaxTokenLen = 128
+	tokenPrefix  = "sess_"
+	keyIDLen     = 6 // hex of 3 bytes
+	idLen        = 16
+	randomLen    = 32
+	tagLen       = 8
+	credLen      = 4 + randomLen + tagLen
+	idTextLen    = 22 // base64url of idLen bytes
+	credTextLen  = 59 // base64url of credLen bytes
+	idStart      = len(tokenPrefix) + keyIDLen + 1
+	credStart    = idStart + idTextLen
+	tokenLen     = credStart + credTextLen // 93
+	shardLen     = 1                       // bytes of an id derived from its user (see Store)
+	keyIDLabel   = "sessiond key id\x00"
+	minSecretLen = 32
 )
 
-var b64 = base64.RawURLEncoding.Strict()
+var (
+	b64      = base64.RawURLEncoding.Strict()
+	tagLabel = []byte("sessiond token v2\x00") // what the tag is computed over before the token's parts
+)
 
-// Key is one HMAC key of a Keyring. ID is short and public; it travels in
-// the token so that verification picks the right key after a rotation.
-type Key struct {
-	ID     string
-	Secret []byte
-
-	label []byte     // what the tag is computed over before the random part
-	macs  *sync.Pool // of keyed HMAC-SHA256 states: hmac.New costs as much as the check
-}
-
-// Keyring signs new tokens with its first key and verifies with any key, so
-// keys rotate without logging everybody out: put the new key first, keep the
-// old one until the sessions it signed have expired.
+// Keyring holds the HMAC keys that tag tokens. It signs new tokens with its
+// first key and verifies with any, so keys rotate without signing everybody
+// out: put the new key first, keep the old one until the sessions it signed
+// have ended.
 type Keyring struct {
-	keys []Key
+	keys []key
 }
 
-// ErrWeakKey is returned for secrets shorter than 32 bytes.
-var ErrWeakKey = errors.New("sessiond: a token key needs at least 32 bytes of secret")
+type key struct {
+	id   string     // public; travels in the token so verification picks the right key
+	macs *sync.Pool // of keyed HMAC-SHA256 states: hmac.New costs as much as the check
+}
 
-// NewKeyring builds a keyring from secrets, the first being the current
-// signing key. A key's id is derived from its secret, so the same secrets
-// give the same ids on every node.
+// NewKeyring builds a keyring from secrets of at least 32 bytes each, the
+// first being the current signing key. A key's id is derived from its
+// secret, so the same secrets give the same ids on every node.
 func NewKeyring(secrets ...[]byte) (*Keyring, error) {
 	if len(secrets) == 0 {
 		return nil, errors.New("sessiond: a keyring needs at least one key")
 	}
 	kr := &Keyring{}
 	for _, s := range secrets {
-		if len(s) < 32 {
-			return nil, ErrWeakKey
+		if len(s) < minSecretLen {
+			return nil, errors.New("sessiond: a token key needs at least 32 bytes of secret")
 		}
-		sum := sha256.Sum256(append([]byte("sessiond key id\x00"), s...))
 		secret := append([]byte(nil), s...)
-		id := hex.EncodeToString(sum[:3])
-		kr.keys = append(kr.keys, Key{
-			ID:     id,
-			Secret: secret,
-			label:  []byte("sessiond token v1\x00" + id),
-			macs:   &sync.Pool{New: func() any { return &mac{h: hmac.New(sha256.New, secret)} }},
+		sum := sha256.Sum256(append([]byte(keyIDLabel), secret...))
+		kr.keys = append(kr.keys, key{
+			id:   hex.EncodeToString(sum[:keyIDLen/2]),
+			macs: &sync.Pool{New: func() any { return &mac{h: hmac.New(sha256.New, secret)} }},
 		})
 	}
 	return kr, nil
 }
-
-// ParseSecrets splits a SESSIOND_SECRET-style value: comma-separated secrets,
-// current first. Each is base64 (standard or URL-safe, padded or not) or, if
-// it does not decode to 32 bytes or more, used as raw text.
-func ParseSecrets(v string) [][]byte {
-	var out [][]byte
-	for _, part := range strings.Split(v, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		out = append(out, decodeSecret(part))
-	}
-	return out
-}
-
-func decodeSecret(s string) []byte {
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
-		if b, err := enc.DecodeString(s); err == nil && len(b) >= 32 {
-			return b
-		}
-	}
-	return []byte(s)
-}
-
-// CurrentKeyID is the id of the signing key.
-func (kr *Keyring) CurrentKeyID() string { return kr.keys[0].ID }
 
 // mac is a pooled keyed HMAC state with room for its sum, so that a check
 // allocates nothing.
@@ -108,128 +95,121 @@ type mac struct {
 	sum [sha256.Size]byte
 }
 
-func (kr *Keyring) tag(k *Key, random []byte) (tag [tagLen]byte) {
+func (k *key) tag(id []byte, genAndRandom []byte) (tag [tagLen]byte) {
 	m := k.macs.Get().(*mac)
 	m.h.Reset()
-	m.h.Write(k.label)
-	m.h.Write(random)
+	m.h.Write(tagLabel)
+	m.h.Write(id)
+	m.h.Write(genAndRandom)
 	copy(tag[:], m.h.Sum(m.sum[:0]))
 	k.macs.Put(m)
 	return tag
 }
 
-// NewToken returns a fresh token and its session id.
-func (kr *Keyring) NewToken() (token, id string) {
-	return kr.NewTokenWithIDPrefix("")
+// issue returns a fresh token for session id at generation gen, and the
+// hash the store keeps of its credential.
+func (kr *Keyring) issue(id string, gen uint32) (token string, secretHash [32]byte) {
+	var random [randomLen]byte
+	rand.Read(random[:]) // never fails (crypto/rand panics rather than return short)
+	return kr.issueWith(id, gen, &random)
 }
 
-// NewTokenWithIDPrefix draws tokens until the session id starts with the
-// lowercase hex prefix (see SessionPlacer). Each draw is 32 fresh random
-// bytes; the ids that do not fit are thrown away without being encoded.
-func (kr *Keyring) NewTokenWithIDPrefix(prefix string) (token, id string) {
+// issueWith is issue with the random part given (tests make tokens that are
+// the same in every process).
+func (kr *Keyring) issueWith(id string, gen uint32, random *[randomLen]byte) (token string, secretHash [32]byte) {
 	k := &kr.keys[0]
-	head := TokenPrefix + k.ID + "_"
-	buf := make([]byte, len(head)+b64.EncodedLen(randomLen+tagLen))
-	copy(buf, head)
-	var raw [randomLen + tagLen]byte
-	var hexSum [2 * sha256.Size]byte
-	for {
-		rand.Read(raw[:randomLen]) // never fails (crypto/rand panics rather than return short)
-		tag := kr.tag(k, raw[:randomLen])
-		copy(raw[randomLen:], tag[:])
-		b64.Encode(buf[len(head):], raw[:])
-		sum := sha256.Sum256(buf)
-		n := (len(prefix) + 1) / 2
-		hex.Encode(hexSum[:2*n], sum[:n])
-		if string(hexSum[:len(prefix)]) == prefix {
-			token = string(buf)
-			return token, hex.EncodeToString(sum[:])
-		}
+	var rawID [idLen]byte
+	if n, err := b64.Decode(rawID[:], []byte(id)); err != nil || n != idLen {
+		panic("sessiond: issue: malformed session id") // ids come from newSessionID
 	}
+	var cred [credLen]byte
+	binary.BigEndian.PutUint32(cred[:4], gen)
+	copy(cred[4:4+randomLen], random[:])
+	tag := k.tag(rawID[:], cred[:4+randomLen])
+	copy(cred[4+randomLen:], tag[:])
+
+	var buf [tokenLen]byte
+	n := copy(buf[:], tokenPrefix)
+	n += copy(buf[n:], k.id)
+	buf[n] = '_'
+	n += copy(buf[n+1:], id) + 1
+	b64.Encode(buf[n:], cred[:])
+	return string(buf[:]), sha256.Sum256(buf[credStart:])
 }
 
-// Verify checks a token's shape and tag and returns its session id. Any
-// failure is ErrInvalidSession.
-func (kr *Keyring) Verify(token string) (id string, err error) {
-	k, body, ok := kr.shape(token)
-	if !ok || !kr.tagMatches(k, body) {
-		return "", ErrInvalidSession
-	}
-	return SessionID(token), nil
+// parsedToken is a token whose shape is right: a known key, the right
+// length. Nothing about it is verified yet.
+type parsedToken struct {
+	key *key
+	id  string // the session id: a substring of the token, no copy
+	raw string // the whole token
 }
 
-// shape checks what costs nothing to check — the prefix, a known key id,
-// the length — and returns the key and the base64 body.
-func (kr *Keyring) shape(token string) (k *Key, body string, ok bool) {
-	if len(token) > MaxTokenLen || !strings.HasPrefix(token, TokenPrefix) {
-		return nil, "", false
+// parse checks what costs nothing to check — the length, the prefix, a
+// known key id — and cuts out the session id.
+func (kr *Keyring) parse(token string) (parsedToken, bool) {
+	if len(token) != tokenLen || !strings.HasPrefix(token, tokenPrefix) || token[idStart-1] != '_' {
+		return parsedToken{}, false
 	}
-	kid, body, found := strings.Cut(token[len(TokenPrefix):], "_")
-	if !found || len(body) != b64.EncodedLen(randomLen+tagLen) {
-		return nil, "", false
-	}
+	kid := token[len(tokenPrefix) : idStart-1]
 	for i := range kr.keys {
-		if kr.keys[i].ID == kid {
-			return &kr.keys[i], body, true
+		if kr.keys[i].id == kid {
+			return parsedToken{key: &kr.keys[i], id: token[idStart:credStart], raw: token}, true
 		}
 	}
-	return nil, "", false
+	return parsedToken{}, false
 }
 
-// tagMatches decodes the body (canonical base64 only) and compares its tag
-// in constant time.
-func (kr *Keyring) tagMatches(k *Key, body string) bool {
-	var src [2 * (randomLen + tagLen)]byte // decode from the stack, not a heap copy
-	var raw [randomLen + tagLen]byte
-	if n, err := b64.Decode(raw[:], src[:copy(src[:], body)]); err != nil || n != len(raw) {
+// proves reports whether the token is the session's current token: the hash
+// of its credential matches, compared in constant time. No decoding and no
+// HMAC: a match is proof of possession on its own.
+func (t parsedToken) proves(s *Session) bool {
+	var buf [credTextLen]byte
+	sum := sha256.Sum256(buf[:copy(buf[:], t.raw[credStart:])])
+	return subtle.ConstantTimeCompare(sum[:], s.SecretHash[:]) == 1
+}
+
+// verify decodes the id and the credential (canonical base64 only) and
+// checks the tag in constant time. It returns the token's generation.
+func (t parsedToken) verify() (gen uint32, ok bool) {
+	var src [credTextLen]byte // decode from the stack, not a heap copy
+	var rawID [idLen]byte
+	var cred [credLen]byte
+	if n, err := b64.Decode(rawID[:], src[:copy(src[:], t.id)]); err != nil || n != idLen {
+		return 0, false
+	}
+	if n, err := b64.Decode(cred[:], src[:copy(src[:], t.raw[credStart:])]); err != nil || n != credLen {
+		return 0, false
+	}
+	tag := t.key.tag(rawID[:], cred[:4+randomLen])
+	if !hmac.Equal(tag[:], cred[4+randomLen:]) {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(cred[:4]), true
+}
+
+// newSessionID returns a fresh session id. Its first byte is that of
+// SHA-256(userID), so that a sharded store keeps a user's sessions together
+// and still finds a session by its id alone (see Store); a guest session's
+// is random. The rest is random: ids are unique, not secret.
+func newSessionID(userID string) string {
+	var raw [idLen]byte
+	rand.Read(raw[:])
+	if userID != "" {
+		sum := sha256.Sum256([]byte(userID))
+		copy(raw[:shardLen], sum[:shardLen])
+	}
+	return b64.EncodeToString(raw[:])
+}
+
+// validSessionID reports whether id has the shape of a session id:
+// canonical base64url of 16 bytes.
+func validSessionID(id string) bool {
+	if len(id) != idTextLen {
 		return false
 	}
-	tag := kr.tag(k, raw[:randomLen])
-	return hmac.Equal(tag[:], raw[randomLen:])
-}
-
-// IDHash is a session id in its raw form: the SHA-256 of the token.
-type IDHash [sha256.Size]byte
-
-// String is the session id: lowercase hex.
-func (h IDHash) String() string {
-	var id [2 * sha256.Size]byte
-	hex.Encode(id[:], h[:])
-	return string(id[:])
-}
-
-// ParseIDHash reads a session id.
-func ParseIDHash(id string) (h IDHash, ok bool) {
-	if len(id) != 2*len(h) {
-		return h, false
-	}
-	_, err := hex.Decode(h[:], []byte(id))
-	return h, err == nil
-}
-
-// hashToken is the raw session id of a token, hashed from the stack.
-func hashToken(token string) IDHash {
-	var buf [MaxTokenLen]byte
-	if len(token) <= len(buf) {
-		return sha256.Sum256(buf[:copy(buf[:], token)])
-	}
-	return sha256.Sum256([]byte(token))
-}
-
-// SessionID is the id stored for a token: hex SHA-256, so a dump of the store
-// (or a log line, or an admin page) yields no usable token.
-func SessionID(token string) string { return hashToken(token).String() }
-
-// ValidSessionID reports whether s has the shape of a session id.
-func ValidSessionID(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
+	var raw [idLen]byte
+	var src [idTextLen]byte
+	n, err := b64.Decode(raw[:], src[:copy(src[:], id)])
+	return err == nil && n == idLen
 }

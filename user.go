@@ -18,27 +18,48 @@ const (
 // User is the small server-side record that authorization reads on every
 // validation: keeping roles and status here (not in the token) is what makes
 // a role change or a ban visible on the very next request.
+//
+// A User is a value, like Session: Roles and Attributes return copies, so a
+// handler that edits what it got cannot grant itself a role.
 type User struct {
-	ID         string          `json:"id"`
-	Status     UserStatus      `json:"status"`
-	Roles      []string        `json:"roles"`
-	Attributes json.RawMessage `json:"attributes"`
-	UpdatedAt  time.Time       `json:"updated_at"`
+	ID        string
+	Status    UserStatus
+	UpdatedAt time.Time
+
+	roles      []string // never handed out: Roles copies
+	attributes string   // a compact JSON object
 }
 
-// DefaultUser is what a user without a stored record looks like: active, no
-// roles. Sessions may be created for any user id without registering it.
-func DefaultUser(id string) *User {
-	return &User{ID: id, Status: UserActive, Roles: []string{}, Attributes: json.RawMessage("{}")}
-}
-
-// Clone returns a deep copy.
-func (u *User) Clone() *User {
-	c := *u
-	c.Roles = slices.Clone(u.Roles)
-	c.Attributes = append(json.RawMessage(nil), u.Attributes...)
-	return &c
+// Roles returns a copy of the user's roles.
+func (u User) Roles() []string {
+	if len(u.roles) == 0 {
+		return []string{}
+	}
+	return slices.Clone(u.roles)
 }
 
 // HasRole reports whether the user holds role.
-func (u *User) HasRole(role string) bool { return slices.Contains(u.Roles, role) }
+func (u User) HasRole(role string) bool { return slices.Contains(u.roles, role) }
+
+// Attributes returns a copy of the user's attributes, a JSON object.
+func (u User) Attributes() json.RawMessage {
+	if u.attributes == "" {
+		return json.RawMessage("{}")
+	}
+	return json.RawMessage(u.attributes)
+}
+
+// WithRoles returns a copy of u holding a copy of roles.
+func (u User) WithRoles(roles ...string) User {
+	u.roles = slices.Clone(roles)
+	return u
+}
+
+// WithAttributes returns a copy of u holding attributes.
+func (u User) WithAttributes(attributes json.RawMessage) User {
+	u.attributes = string(attributes)
+	return u
+}
+
+// Banned reports whether the user is banned.
+func (u User) Banned() bool { return u.Status == UserBanned }

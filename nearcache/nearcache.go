@@ -1,7 +1,8 @@
 // Package nearcache keeps validated sessions and user records in process
-// memory, in front of a store that announces invalidations (Redis pub/sub,
-// PostgreSQL LISTEN/NOTIFY). It is what makes a session check cost less than
-// a JWT verification while a revocation still reaches every node at once.
+// memory, kept coherent across nodes by the store's invalidations (Redis
+// pub/sub, PostgreSQL LISTEN/NOTIFY). It is what makes a session check cost
+// less than a JWT verification while a revocation still reaches every node.
+// The Manager uses it (sessiond.Config.Cache); it is not a store.
 //
 // Three rules keep it safe:
 //   - entries are dropped when any node announces a change (revoke, rotate,
@@ -11,20 +12,18 @@
 //   - when the invalidation channel drops, the cache is flushed and bypassed
 //     until the subscription is live again.
 //
-// A lookup that was loading while an invalidation arrived is not cached (a
-// generation counter tells), so a stale read can never be stored.
+// A store read that was loading while an invalidation arrived is not cached
+// (a generation counter tells), so a stale read can never be stored.
 //
-// Which stores get a cache: Redis (pub/sub from inside the write scripts),
-// PostgreSQL (NOTIFY in the same statement as the write) and the in-process
-// memory store. SQLite and MySQL announce nothing, so New returns them
-// uncached: every validation is one store read and a revocation is seen by
-// the next request on every node — a staleness bound of zero, paid with a
-// round trip.
+// Which stores get a cache: Redis, PostgreSQL and the in-process memory
+// store announce invalidations. SQLite and MySQL do not, so New refuses
+// them: every validation is one store read and a revocation is seen by the
+// next request on every node — a staleness bound of zero, paid with a round
+// trip.
 package nearcache
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync"
@@ -36,6 +35,25 @@ import (
 	"github.com/sessiond/sessiond"
 )
 
+// Source is the capability a store needs for a near cache: it tells every
+// node about the writes that change what a validation returns.
+type Source interface {
+	// Subscribe delivers invalidations published by any node, this one
+	// included: a session id when one session was revoked, rotated or had
+	// its data changed; a user id when the user's record changed or all (or
+	// all but one) of the user's sessions were revoked. It calls ready once
+	// the subscription is live, then blocks until ctx ends or the
+	// subscription is lost, and returns why. Messages published while no
+	// subscription was live are lost: a return means "anything may have
+	// changed".
+	Subscribe(ctx context.Context, ready func(), invalidate func(sessionID, userID string)) error
+}
+
+// ErrNoInvalidations is returned by New for a store that does not announce
+// invalidations: caching without them would serve revoked sessions on
+// other nodes for up to MaxStaleness.
+var ErrNoInvalidations = errors.New("nearcache: the store does not announce invalidations")
+
 // Options configure the cache. The zero value is safe.
 type Options struct {
 	// MaxEntries bounds each of the session and user tables (default 100 000).
@@ -46,13 +64,13 @@ type Options struct {
 	Logger       *slog.Logger
 }
 
-// Store is a sessiond.Store with a near cache in front of another one.
-type Store struct {
-	sessiond.Store
-	inv  sessiond.Invalidator
+// Cache is a near cache of sessions and users. Create it with New; stop it
+// with Close.
+type Cache struct {
+	src  Source
 	opts Options
 
-	sessions *otter.Cache[sessiond.IDHash, sessionEntry]
+	sessions *otter.Cache[string, sessionEntry]
 	users    *otter.Cache[string, *userEntry]
 
 	// mu orders cache fills against invalidations: a fill stores its result
@@ -66,17 +84,19 @@ type Store struct {
 	done   chan struct{}
 }
 
+var _ sessiond.Cache = (*Cache)(nil)
+
 // A session entry points at the entry of its user, so a hit is one cache
 // read. The user entry is marked stale when it leaves the user table for
 // any reason (invalidation, eviction, expiry), which retires every session
 // entry that was cached with it.
 type sessionEntry struct {
-	s    *sessiond.Session
+	s    sessiond.Session
 	user *userEntry
 }
 
 type userEntry struct {
-	u      *sessiond.User
+	u      sessiond.User
 	loaded time.Time
 	stale  atomic.Bool
 }
@@ -86,18 +106,13 @@ type Stats struct {
 	Hits, Misses, Invalidations, Flushes atomic.Uint64
 }
 
-// New wraps store. It returns store itself, uncached, if the store cannot
-// announce invalidations: caching without them would serve revoked
-// sessions for up to MaxStaleness on other nodes.
-func New(store sessiond.Store, opts Options) sessiond.Store {
-	inv, ok := store.(sessiond.Invalidator)
+// New starts a cache fed by store's invalidations, or returns
+// ErrNoInvalidations if the store announces none.
+func New(store sessiond.Store, opts Options) (*Cache, error) {
+	src, ok := store.(Source)
 	if !ok {
-		return store
+		return nil, ErrNoInvalidations
 	}
-	return newStore(store, inv, opts)
-}
-
-func newStore(store sessiond.Store, inv sessiond.Invalidator, opts Options) *Store {
 	if opts.MaxEntries <= 0 {
 		opts.MaxEntries = 100_000
 	}
@@ -107,15 +122,14 @@ func newStore(store sessiond.Store, inv sessiond.Invalidator, opts Options) *Sto
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	c := &Store{
-		Store: store,
-		inv:   inv,
-		opts:  opts,
-		sessions: otter.Must(&otter.Options[sessiond.IDHash, sessionEntry]{
+	c := &Cache{
+		src:  src,
+		opts: opts,
+		sessions: otter.Must(&otter.Options[string, sessionEntry]{
 			MaximumSize: opts.MaxEntries,
 			// A session entry lives no longer than its user entry, so a hit
 			// needs no clock of its own.
-			ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[sessiond.IDHash, sessionEntry]) time.Duration {
+			ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, sessionEntry]) time.Duration {
 				return max(opts.MaxStaleness-time.Since(e.Value.user.loaded), 0)
 			}),
 		}),
@@ -129,17 +143,17 @@ func newStore(store sessiond.Store, inv sessiond.Invalidator, opts Options) *Sto
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	go c.subscribe(ctx)
-	return c
+	return c, nil
 }
 
 // subscribe keeps the invalidation subscription up, flushing and bypassing
 // the cache whenever it is down.
-func (c *Store) subscribe(ctx context.Context) {
+func (c *Cache) subscribe(ctx context.Context) {
 	defer close(c.done)
 	backoff := 10 * time.Millisecond
 	for ctx.Err() == nil {
 		start := time.Now()
-		err := c.inv.Subscribe(ctx, c.ready, c.invalidate)
+		err := c.src.Subscribe(ctx, c.ready, c.invalidate)
 		c.flush()
 		if ctx.Err() != nil {
 			return
@@ -157,7 +171,7 @@ func (c *Store) subscribe(ctx context.Context) {
 	}
 }
 
-func (c *Store) ready() {
+func (c *Cache) ready() {
 	c.mu.Lock()
 	c.gen.Add(1)
 	c.healthy.Store(true)
@@ -165,7 +179,7 @@ func (c *Store) ready() {
 }
 
 // flush empties the cache and stops using it until ready is called again.
-func (c *Store) flush() {
+func (c *Cache) flush() {
 	c.mu.Lock()
 	c.healthy.Store(false)
 	c.gen.Add(1)
@@ -175,70 +189,52 @@ func (c *Store) flush() {
 	c.stats.Flushes.Add(1)
 }
 
-func (c *Store) invalidate(inv sessiond.Invalidation) {
-	c.drop(inv)
+// invalidate handles a message of the store's channel.
+func (c *Cache) invalidate(sessionID, userID string) {
+	c.Forget(sessionID, userID)
 	c.stats.Invalidations.Add(1)
 }
 
-func (c *Store) drop(inv sessiond.Invalidation) {
+// Forget drops a session, or every session and the record of a user.
+func (c *Cache) Forget(sessionID, userID string) {
 	c.mu.Lock()
 	c.gen.Add(1)
-	if inv.SessionID != "" {
-		if h, ok := sessiond.ParseIDHash(inv.SessionID); ok {
-			c.sessions.Invalidate(h)
-		}
+	if sessionID != "" {
+		c.sessions.Invalidate(sessionID)
 	}
-	if inv.UserID != "" {
+	if userID != "" {
 		// Removing the user's entry marks it stale, which retires every
 		// session entry cached with it.
-		c.users.Invalidate(inv.UserID)
+		c.users.Invalidate(userID)
 	}
 	c.mu.Unlock()
 }
 
-// Healthy reports whether the cache is in use (the subscription is live).
-func (c *Store) Healthy() bool { return c.healthy.Load() }
-
-// Stats returns the cache's counters.
-func (c *Store) Stats() *Stats { return &c.stats }
-
-// Cached returns a cached session and its user, if the cache is live and
-// holds both. They are the cache's own records, not copies — the Manager
-// treats them as read-only — so a hit allocates nothing.
-func (c *Store) Cached(h sessiond.IDHash) (*sessiond.Session, *sessiond.User, bool) {
+// Get returns a cached session and its user, if the cache is live and holds
+// both. Records are values: the caller gets copies, and a hit allocates
+// nothing.
+func (c *Cache) Get(id string) (sessiond.Session, sessiond.User, bool) {
 	if !c.healthy.Load() {
-		return nil, nil, false
+		return sessiond.Session{}, sessiond.User{}, false
 	}
-	se, ok := c.sessions.GetIfPresent(h)
-	if !ok || se.user.stale.Load() {
-		return nil, nil, false
+	e, ok := c.sessions.GetIfPresent(id)
+	if !ok || e.user.stale.Load() {
+		c.stats.Misses.Add(1)
+		return sessiond.Session{}, sessiond.User{}, false
 	}
 	c.stats.Hits.Add(1)
-	return se.s, se.user.u, true
+	return e.s, e.user.u, true
 }
 
-// Lookup serves from the cache when it can, else from the store, filling
-// the cache unless an invalidation raced the load.
-func (c *Store) Lookup(ctx context.Context, id string) (*sessiond.Session, *sessiond.User, error) {
-	if h, ok := sessiond.ParseIDHash(id); ok {
-		if s, u, ok := c.Cached(h); ok {
-			return s.Clone(), u.Clone(), nil
-		}
-	}
-	c.stats.Misses.Add(1)
-	gen := c.gen.Load()
-	s, u, err := c.Store.Lookup(ctx, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	c.fill(gen, s.Clone(), u.Clone())
-	return s, u, nil
-}
+// Loading marks the start of a store read.
+func (c *Cache) Loading() uint64 { return c.gen.Load() }
 
-func (c *Store) fill(gen uint64, s *sessiond.Session, u *sessiond.User) {
+// Put caches a store read, unless an invalidation (or a flush) happened
+// since Loading returned loading.
+func (c *Cache) Put(loading uint64, s sessiond.Session, u sessiond.User) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.healthy.Load() || c.gen.Load() != gen {
+	if !c.healthy.Load() || c.gen.Load() != loading {
 		return
 	}
 	ue, ok := c.users.GetIfPresent(u.ID)
@@ -246,123 +242,17 @@ func (c *Store) fill(gen uint64, s *sessiond.Session, u *sessiond.User) {
 		ue = &userEntry{u: u, loaded: time.Now()}
 		c.users.Set(u.ID, ue)
 	}
-	if h, ok := sessiond.ParseIDHash(s.ID); ok {
-		c.sessions.Set(h, sessionEntry{s: s, user: ue})
-	}
+	c.sessions.Set(s.ID, sessionEntry{s: s, user: ue})
 }
 
-// The writes below drop local entries at once, without waiting for the
-// store's announcement to come back.
+// Healthy reports whether the cache is in use (the subscription is live).
+func (c *Cache) Healthy() bool { return c.healthy.Load() }
 
-// Touch drops the local entry rather than updating it, so that an entry is
-// never served longer than MaxStaleness after it was read from the store.
-// Other nodes learn nothing: touches are not news.
-func (c *Store) Touch(ctx context.Context, id string, lastSeen, idleExpires time.Time) error {
-	defer c.drop(sessiond.Invalidation{SessionID: id})
-	return c.Store.Touch(ctx, id, lastSeen, idleExpires)
-}
+// Stats returns the cache's counters.
+func (c *Cache) Stats() *Stats { return &c.stats }
 
-func (c *Store) UpdateData(ctx context.Context, id string, version int64, data json.RawMessage) (*sessiond.Session, error) {
-	defer c.invalidate(sessiond.Invalidation{SessionID: id})
-	return c.Store.UpdateData(ctx, id, version, data)
-}
-
-func (c *Store) Rotate(ctx context.Context, oldID, newID string, lastSeen, idleExpires time.Time) (*sessiond.Session, error) {
-	defer c.invalidate(sessiond.Invalidation{SessionID: oldID})
-	return c.Store.Rotate(ctx, oldID, newID, lastSeen, idleExpires)
-}
-
-func (c *Store) Delete(ctx context.Context, id string) error {
-	defer c.invalidate(sessiond.Invalidation{SessionID: id})
-	return c.Store.Delete(ctx, id)
-}
-
-func (c *Store) DeleteUserSessions(ctx context.Context, userID, exceptID string) (int, error) {
-	defer c.invalidate(sessiond.Invalidation{UserID: userID})
-	return c.Store.DeleteUserSessions(ctx, userID, exceptID)
-}
-
-func (c *Store) PutUser(ctx context.Context, u *sessiond.User) (int, error) {
-	defer c.invalidate(sessiond.Invalidation{UserID: u.ID})
-	return c.Store.PutUser(ctx, u)
-}
-
-// Close stops the subscription and closes the wrapped store.
-func (c *Store) Close() error {
+// Close stops the subscription. The cache answers no more hits.
+func (c *Cache) Close() {
 	c.cancel()
 	<-c.done
-	return c.Store.Close()
 }
-
-// The optional capabilities of the wrapped store pass through.
-
-func (c *Store) IDPrefix(userID string) string {
-	if p, ok := c.Store.(sessiond.SessionPlacer); ok {
-		return p.IDPrefix(userID)
-	}
-	return ""
-}
-
-func (c *Store) RedeemToken(ctx context.Context, id string, expires time.Time) error {
-	l, ok := c.Store.(sessiond.TokenLedger)
-	if !ok {
-		return errors.New("nearcache: the store has no token ledger")
-	}
-	return l.RedeemToken(ctx, id, expires)
-}
-
-func (c *Store) apiKeys() (sessiond.APIKeyStore, error) {
-	k, ok := c.Store.(sessiond.APIKeyStore)
-	if !ok {
-		return nil, errors.New("nearcache: the store holds no API keys")
-	}
-	return k, nil
-}
-
-func (c *Store) CreateAPIKey(ctx context.Context, k *sessiond.APIKey) error {
-	ks, err := c.apiKeys()
-	if err != nil {
-		return err
-	}
-	return ks.CreateAPIKey(ctx, k)
-}
-
-func (c *Store) APIKeyByHash(ctx context.Context, hash string) (*sessiond.APIKey, error) {
-	ks, err := c.apiKeys()
-	if err != nil {
-		return nil, err
-	}
-	return ks.APIKeyByHash(ctx, hash)
-}
-
-func (c *Store) ListAPIKeys(ctx context.Context) ([]*sessiond.APIKey, error) {
-	ks, err := c.apiKeys()
-	if err != nil {
-		return nil, err
-	}
-	return ks.ListAPIKeys(ctx)
-}
-
-func (c *Store) DeleteAPIKey(ctx context.Context, id string) error {
-	ks, err := c.apiKeys()
-	if err != nil {
-		return err
-	}
-	return ks.DeleteAPIKey(ctx, id)
-}
-
-func (c *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
-	if sw, ok := c.Store.(sessiond.ExpiredSweeper); ok {
-		return sw.DeleteExpired(ctx, now)
-	}
-	return 0, nil
-}
-
-var (
-	_ sessiond.Store          = (*Store)(nil)
-	_ sessiond.SessionCache   = (*Store)(nil)
-	_ sessiond.SessionPlacer  = (*Store)(nil)
-	_ sessiond.TokenLedger    = (*Store)(nil)
-	_ sessiond.APIKeyStore    = (*Store)(nil)
-	_ sessiond.ExpiredSweeper = (*Store)(nil)
-)

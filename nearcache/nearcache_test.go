@@ -9,18 +9,23 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond"
-	"github.com/sessiond/sessiond/memory"
 	"github.com/sessiond/sessiond/nearcache"
+	"github.com/sessiond/sessiond/stores/memory"
 	"github.com/sessiond/sessiond/storetest"
 )
 
 var keys, _ = sessiond.NewKeyring([]byte("nearcache test secret, at least 32 bytes"))
 
-func TestConformanceThroughTheCache(t *testing.T) {
-	c := nearcache.New(memory.New(), nearcache.Options{})
-	t.Cleanup(func() { c.Close() })
-	storetest.Run(t, c)
+func TestConformanceThroughTheCache(t *testing.T) { storetest.RunCached(t, memory.New()) }
+
+func TestStoresWithoutInvalidationsGetNoCache(t *testing.T) {
+	if _, err := nearcache.New(silentStore{memory.New()}, nearcache.Options{}); !errors.Is(err, nearcache.ErrNoInvalidations) {
+		t.Fatalf("New(a store that announces nothing) = %v, want ErrNoInvalidations", err)
+	}
 }
+
+// silentStore is a store that announces nothing (as SQLite and MySQL).
+type silentStore struct{ sessiond.Store }
 
 // bus is the shared store, seen by several nodes. Its invalidation channel
 // can be cut (as a killed pub/sub connection would be) or made to lose
@@ -43,12 +48,12 @@ func (b *bus) kill() {
 	b.cut = make(chan struct{})
 }
 
-func (b *bus) Lookup(ctx context.Context, id string) (*sessiond.Session, *sessiond.User, error) {
+func (b *bus) Lookup(ctx context.Context, id string) (sessiond.Session, sessiond.User, error) {
 	b.lookups.Add(1)
 	return b.Store.Lookup(ctx, id)
 }
 
-func (b *bus) Subscribe(ctx context.Context, ready func(), fn func(sessiond.Invalidation)) error {
+func (b *bus) Subscribe(ctx context.Context, ready func(), invalidate func(sessionID, userID string)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	b.mu.Lock()
@@ -61,9 +66,9 @@ func (b *bus) Subscribe(ctx context.Context, ready func(), fn func(sessiond.Inva
 		case <-ctx.Done():
 		}
 	}()
-	err := b.Store.Subscribe(ctx, ready, func(inv sessiond.Invalidation) {
+	err := b.Store.Subscribe(ctx, ready, func(sessionID, userID string) {
 		if !b.lose.Load() {
-			fn(inv)
+			invalidate(sessionID, userID)
 		}
 	})
 	if errors.Is(err, context.Canceled) {
@@ -74,18 +79,21 @@ func (b *bus) Subscribe(ctx context.Context, ready func(), fn func(sessiond.Inva
 
 // node is one sessiond process: its own near cache and manager.
 type node struct {
-	cache *nearcache.Store
+	cache *nearcache.Cache
 	m     *sessiond.Manager
 }
 
 func newNode(t *testing.T, b *bus, staleness time.Duration) *node {
-	c := nearcache.New(b, nearcache.Options{MaxStaleness: staleness}).(*nearcache.Store)
-	t.Cleanup(func() { c.Close() })
+	c, err := nearcache.New(b, nearcache.Options{MaxStaleness: staleness})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
 	waitHealthy(t, c)
-	return &node{cache: c, m: sessiond.NewManager(c, keys, sessiond.Config{})}
+	return &node{cache: c, m: sessiond.NewManager(b, keys, sessiond.Config{Cache: c})}
 }
 
-func waitHealthy(t *testing.T, c *nearcache.Store) {
+func waitHealthy(t *testing.T, c *nearcache.Cache) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); !c.Healthy(); {
 		if time.Now().After(deadline) {
@@ -107,7 +115,7 @@ func TestRevocationReachesOtherNodes(t *testing.T) {
 	if got := n2.cache.Stats().Hits.Load(); got != 2 {
 		t.Fatalf("%d hits, want 2 (one miss, then hits)", got)
 	}
-	if _, err := a.m.PutUser(t.Context(), &sessiond.User{ID: "alice", Status: sessiond.UserActive, Roles: []string{"admin"}}); err != nil {
+	if _, err := a.m.PutUser(t.Context(), sessiond.User{ID: "alice", Status: sessiond.UserActive}.WithRoles("admin")); err != nil {
 		t.Fatal(err)
 	}
 	if _, u, _ := n2.m.Validate(t.Context(), tok); !u.HasRole("admin") {
@@ -116,8 +124,8 @@ func TestRevocationReachesOtherNodes(t *testing.T) {
 	if _, err := a.m.PatchData(t.Context(), s.ID, []byte(`{"cart":1}`)); err != nil {
 		t.Fatal(err)
 	}
-	if got, _, _ := n2.m.Validate(t.Context(), tok); string(got.Data) != `{"cart":1}` {
-		t.Fatalf("data update not seen: %s", got.Data)
+	if got, _, _ := n2.m.Validate(t.Context(), tok); string(got.Data()) != `{"cart":1}` {
+		t.Fatalf("data update not seen: %s", got.Data())
 	}
 	if err := a.m.Revoke(t.Context(), tok); err != nil {
 		t.Fatal(err)
@@ -127,7 +135,7 @@ func TestRevocationReachesOtherNodes(t *testing.T) {
 	}
 	tok2, _, _ := a.m.Create(t.Context(), sessiond.NewSession{UserID: "bob"})
 	n2.m.Validate(t.Context(), tok2)
-	a.m.RevokeUser(t.Context(), "bob", "")
+	a.m.RevokeUserSessions(t.Context(), "bob", "")
 	if _, _, err := n2.m.Validate(t.Context(), tok2); !errors.Is(err, sessiond.ErrInvalidSession) {
 		t.Fatalf("revoke-all not seen: %v", err)
 	}
@@ -197,7 +205,7 @@ type gatedStore struct {
 	gate chan chan struct{}
 }
 
-func (g *gatedStore) Lookup(ctx context.Context, id string) (*sessiond.Session, *sessiond.User, error) {
+func (g *gatedStore) Lookup(ctx context.Context, id string) (sessiond.Session, sessiond.User, error) {
 	s, u, err := g.bus.Lookup(ctx, id)
 	select {
 	case release := <-g.gate:
@@ -210,10 +218,13 @@ func (g *gatedStore) Lookup(ctx context.Context, id string) (*sessiond.Session, 
 func TestLoadRacingInvalidationIsNotCached(t *testing.T) {
 	b := newBus()
 	g := &gatedStore{bus: b, gate: make(chan chan struct{}, 1)}
-	c := nearcache.New(g, nearcache.Options{MaxStaleness: time.Minute}).(*nearcache.Store)
-	t.Cleanup(func() { c.Close() })
+	c, err := nearcache.New(g, nearcache.Options{MaxStaleness: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
 	waitHealthy(t, c)
-	m := sessiond.NewManager(c, keys, sessiond.Config{})
+	m := sessiond.NewManager(g, keys, sessiond.Config{Cache: c})
 	other := sessiond.NewManager(b, keys, sessiond.Config{}) // a node without this cache
 	tok, s, _ := other.Create(t.Context(), sessiond.NewSession{UserID: "u"})
 
@@ -224,7 +235,7 @@ func TestLoadRacingInvalidationIsNotCached(t *testing.T) {
 	for len(g.gate) != 0 { // the load has read the live session and is held
 		time.Sleep(time.Millisecond)
 	}
-	other.RevokeID(t.Context(), s.ID) // the invalidation lands mid-load
+	other.RevokeSession(t.Context(), s.ID) // the invalidation lands mid-load
 	close(release)
 	<-done
 	if _, _, err := m.Validate(t.Context(), tok); !errors.Is(err, sessiond.ErrInvalidSession) {

@@ -8,50 +8,46 @@
 //	postgres://user:pass@host:port/db
 //	mysql://user:pass@host:port/db
 //
-// It is the one place that imports every store package; programs that want
-// only one store import that package directly and keep their binary small.
+// It is the one place that parses store URLs: each store package takes the
+// application's own client (a *pgxpool.Pool, a *sql.DB, a rueidis.Client)
+// and typed options; this package builds both from a URL. It imports every
+// store package; programs that want only one store import that package
+// directly and keep their binary small.
 package stores
 
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/sessiond/sessiond"
-	"github.com/sessiond/sessiond/memory"
-	"github.com/sessiond/sessiond/mysql"
-	"github.com/sessiond/sessiond/postgres"
-	"github.com/sessiond/sessiond/redis"
-	"github.com/sessiond/sessiond/sqlite"
+	"github.com/sessiond/sessiond/stores/memory"
 )
 
-// Open returns the store a URL names. The caller closes it.
-func Open(ctx context.Context, url string) (sessiond.Store, error) {
-	scheme, _, ok := strings.Cut(url, "://")
+// Open returns the store a URL names. Closing it also closes the client it
+// made.
+func Open(ctx context.Context, rawURL string) (sessiond.Store, error) {
+	scheme, _, ok := strings.Cut(rawURL, "://")
 	if !ok {
 		return nil, fmt.Errorf("store URL: want scheme://..., e.g. sqlite://sessiond.db")
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// The URL itself is not echoed: it may carry a password.
+		return nil, fmt.Errorf("store URL: cannot parse the %s URL", scheme)
 	}
 	switch scheme {
 	case "memory":
 		return memory.New(), nil
 	case "sqlite":
-		return open(sqlite.OpenURL(ctx, url))
+		return openSQLite(ctx, u)
 	case "redis", "rediss", "redis+cluster", "rediss+cluster":
-		return open(redis.Open(ctx, url))
+		return openRedis(ctx, u)
 	case "mysql":
-		return open(mysql.Open(ctx, url))
+		return openMySQL(ctx, u)
 	case "postgres", "postgresql":
-		return open(postgres.Open(ctx, url))
+		return openPostgres(ctx, u)
 	}
-	// The URL itself is not echoed: it may carry a password.
 	return nil, fmt.Errorf("store URL: unknown scheme %q (memory, sqlite, redis, rediss, redis+cluster, postgres, mysql)", scheme)
-}
-
-// open returns a store, or a nil interface (never a nil pointer wrapped in a
-// non-nil interface) with the error.
-func open[S sessiond.Store](s S, err error) (sessiond.Store, error) {
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
 }
