@@ -7,8 +7,8 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 
-	"github.com/sessiond/sessiond/memory"
 	"github.com/sessiond/sessiond/sessionhttp"
+	"github.com/sessiond/sessiond/stores/memory"
 )
 
 // BenchmarkMiddleware measures what the session middleware adds to a

@@ -13,11 +13,11 @@ import (
 	"aidanwoods.dev/go-paseto"
 
 	"github.com/sessiond/sessiond"
-	"github.com/sessiond/sessiond/assertion"
-	"github.com/sessiond/sessiond/memory"
 	"github.com/sessiond/sessiond/nearcache"
-	"github.com/sessiond/sessiond/onetime"
 	"github.com/sessiond/sessiond/server"
+	"github.com/sessiond/sessiond/server/assertion"
+	"github.com/sessiond/sessiond/server/onetime"
+	"github.com/sessiond/sessiond/stores/memory"
 )
 
 // BenchmarkForwardAuth measures one /v1/auth check, each next to a peer in
@@ -51,14 +51,17 @@ func BenchmarkForwardAuth(b *testing.B) {
 	// as Redis and PostgreSQL do.
 	mem := memory.New()
 	keys, _ := sessiond.NewKeyring([]byte("deploy-test-secret-of-32-bytes!!"))
-	cached := nearcache.New(mem, nearcache.Options{})
+	cached, err := nearcache.New(mem, nearcache.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	defer cached.Close()
-	m := sessiond.NewManager(cached, keys, sessiond.Config{})
+	m := sessiond.NewManager(mem, keys, sessiond.Config{Cache: cached})
 	memToken, _, err := m.Create(b.Context(), sessiond.NewSession{UserID: "alice"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run("handler/memory+nearcache", inProcess(server.New(server.Config{Manager: m, APIKeys: mem, Logger: slog.New(slog.DiscardHandler)}), "/v1/auth", memToken))
+	b.Run("handler/memory+nearcache", inProcess(server.New(server.Options{Manager: m, APIKeys: mem, Logger: slog.New(slog.DiscardHandler)}), "/v1/auth", memToken))
 
 	overHTTP := func(url, token string) func(*testing.B) {
 		return func(b *testing.B) {
@@ -102,9 +105,9 @@ func TestTokenSizes(t *testing.T) {
 	t.Logf("session token: %d bytes", len(token))
 
 	_, priv, _ := ed25519.GenerateKey(nil)
-	signer, _ := assertion.NewSigner(assertion.Config{}, priv)
+	signer, _ := assertion.NewSigner(assertion.Options{}, priv)
 	for _, roles := range [][]string{nil, {"admin", "staff"}} {
-		a, err := signer.Sign(sess, &sessiond.User{ID: "alice", Roles: roles})
+		a, err := signer.Sign(sess, sessiond.User{ID: "alice"}.WithRoles(roles...))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,10 +25,11 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/sessiond/sessiond"
-	"github.com/sessiond/sessiond/assertion"
 	"github.com/sessiond/sessiond/internal/testserver"
 	"github.com/sessiond/sessiond/server"
-	"github.com/sessiond/sessiond/sqlite"
+	"github.com/sessiond/sessiond/server/apikey"
+	"github.com/sessiond/sessiond/server/assertion"
+	"github.com/sessiond/sessiond/stores/sqlite"
 )
 
 // The addresses in the shipped files, replaced by free ports in the tests.
@@ -41,7 +42,7 @@ const (
 
 // identityHeaders are what the proxy sets from sessiond's answer, and what
 // a client must never be able to set itself.
-var identityHeaders = []string{"X-Session-Id", "X-User-Id", "X-User-Roles", "X-Identity-Token"}
+var identityHeaders = []string{"X-Session-Id", "X-User-Id", "X-User-Roles", "X-Auth-Time", "X-Identity-Token"}
 
 // proxy starts one reverse proxy with its shipped configuration.
 type proxy struct {
@@ -87,17 +88,17 @@ func newRig(t testing.TB, p proxy, burst int) *rig {
 		t.Fatal(err)
 	}
 	m := sessiond.NewManager(r.store, keys, sessiond.Config{})
-	key, rec := server.NewAPIKey("deploy-test", time.Now())
+	key, rec := apikey.New("deploy-test", time.Now())
 	if err := r.store.CreateAPIKey(context.Background(), rec); err != nil {
 		t.Fatal(err)
 	}
 	r.apiKey = key
 	_, priv, _ := ed25519.GenerateKey(nil)
-	signer, err := assertion.NewSigner(assertion.Config{}, priv)
+	signer, err := assertion.NewSigner(assertion.Options{}, priv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := server.Config{
+	cfg := server.Options{
 		Manager:          m,
 		APIKeys:          r.store,
 		Logger:           slog.New(slog.DiscardHandler),

@@ -11,6 +11,8 @@ import (
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/internal/testserver"
 	"github.com/sessiond/sessiond/server"
+	"github.com/sessiond/sessiond/server/apikey"
+	"github.com/sessiond/sessiond/sessionhttp"
 	"github.com/sessiond/sessiond/stores"
 )
 
@@ -30,12 +32,12 @@ func newAPI(t *testing.T, storeURL string) *api {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	ks := store.(sessiond.APIKeyStore)
-	key, rec := server.NewAPIKey("outage test", time.Now())
+	ks := store.(server.APIKeyStore)
+	key, rec := apikey.New("outage test", time.Now())
 	if err := ks.CreateAPIKey(t.Context(), rec); err != nil {
 		t.Fatal(err)
 	}
-	h := server.New(server.Config{Manager: sessiond.NewManager(store, keys, sessiond.Config{}), APIKeys: ks, RequestTimeout: 5 * time.Second})
+	h := server.New(server.Options{Manager: sessiond.NewManager(store, keys, sessiond.Config{}), APIKeys: ks, RequestTimeout: 5 * time.Second})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &api{t: t, srv: srv, key: key}
@@ -94,7 +96,7 @@ func outage(t *testing.T, storeURL string, stop, start func(), durable bool) {
 		{"GET", "/readyz", nil},
 	} {
 		status, code, _, took := a.call(c.method, c.path, c.body)
-		if status != http.StatusServiceUnavailable || code != sessiond.CodeStoreUnavailable {
+		if status != http.StatusServiceUnavailable || code != sessionhttp.CodeStoreUnavailable {
 			t.Errorf("%s %s with the store down: %d %q, want 503 store_unavailable", c.method, c.path, status, code)
 		}
 		if took > 6*time.Second {

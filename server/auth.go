@@ -11,35 +11,35 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond"
-	"github.com/sessiond/sessiond/assertion"
 	"github.com/sessiond/sessiond/internal/ratelimit"
+	"github.com/sessiond/sessiond/server/assertion"
+	"github.com/sessiond/sessiond/sessionhttp"
 )
 
-// Defaults of the forward-auth settings in Config.
+// Defaults of the forward-auth settings in Options. The default cookie is
+// sessionhttp.DefaultCookieName, the middleware's: an application that
+// uses both reads one cookie.
 const (
-	// DefaultCookieName carries the __Host- prefix, which browsers only
-	// accept on a Secure, host-only cookie with Path=/: a sibling subdomain
-	// cannot plant or overwrite it (OWASP: Session Management, cookie
-	// attributes).
-	DefaultCookieName       = "__Host-session"
 	DefaultAuthFailureRate  = 1.0
 	DefaultAuthFailureBurst = 20
 )
 
-// CodeRateLimited answers a client address that has sent too many invalid
-// tokens (429, with Retry-After).
-const CodeRateLimited = "rate_limited"
-
 // The identity headers of a 200 from /v1/auth, which a reverse proxy copies
 // onto the request it forwards (replacing whatever the client sent under
-// those names). All four are always present, empty when there is no value
-// (no roles; no assertion without Config.Assertions): proxies differ in
+// those names). All five are always present, empty when there is no value
+// (no roles; no assertion without Options.Assertions): proxies differ in
 // what they do with a header missing from the answer — Caddy 2.6 forwards
 // the literal text of its placeholder — but all of them copy an empty one.
 const (
-	HeaderSessionID     = "X-Session-Id"
-	HeaderUserID        = "X-User-Id"
-	HeaderUserRoles     = "X-User-Roles"
+	// HeaderSessionID is the session's id: stable through rotations, so an
+	// upstream may key per-device state on it, and no credential.
+	HeaderSessionID = "X-Session-Id"
+	HeaderUserID    = "X-User-Id"
+	HeaderUserRoles = "X-User-Roles"
+	// HeaderAuthTime is when the user last proved who they are (RFC 3339,
+	// UTC), so that an upstream can demand a recent sign-in before a
+	// sensitive action (OWASP: re-authenticate for sensitive features).
+	HeaderAuthTime      = "X-Auth-Time"
 	HeaderIdentityToken = "X-Identity-Token"
 )
 
@@ -50,10 +50,10 @@ func (s *server) authRoutes() {
 	s.auth = newForwardAuth(s)
 	s.mux.Handle(authRoute, s.auth) // served by New's short path; registered for the route table
 
-	if s.cfg.Assertions != nil {
+	if s.opts.Assertions != nil {
 		s.mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
 	}
-	if s.cfg.Tokens != nil {
+	if s.opts.Tokens != nil {
 		s.mux.HandleFunc("GET /v1/tokens/public-keys", s.tokenPublicKeys)
 		s.mux.Handle("POST /v1/tokens", s.requireAPIKey(http.HandlerFunc(s.issueToken)))
 		s.mux.Handle("POST /v1/tokens/verify", s.requireAPIKey(http.HandlerFunc(s.verifyToken)))
@@ -79,12 +79,12 @@ type forwardAuth struct {
 func newForwardAuth(s *server) *forwardAuth {
 	return &forwardAuth{
 		s:       s,
-		cookie:  cmp.Or(s.cfg.CookieName, DefaultCookieName),
-		clients: clientAddresses{trusted: s.cfg.TrustedProxies},
+		cookie:  cmp.Or(s.opts.CookieName, sessionhttp.DefaultCookieName),
+		clients: clientAddresses{trusted: s.opts.TrustedProxies},
 		failures: ratelimit.New(
-			cmp.Or(s.cfg.AuthFailureRate, DefaultAuthFailureRate),
-			cmp.Or(s.cfg.AuthFailureBurst, DefaultAuthFailureBurst), 0),
-		signer: s.cfg.Assertions,
+			cmp.Or(s.opts.AuthFailureRate, DefaultAuthFailureRate),
+			cmp.Or(s.opts.AuthFailureBurst, DefaultAuthFailureBurst), 0),
+		signer: s.opts.Assertions,
 	}
 }
 
@@ -107,7 +107,7 @@ func (a *forwardAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusTooManyRequests, CodeRateLimited, "too many invalid session tokens from this address; retry later")
 		return
 	}
-	token, viaBearer := a.credential(r)
+	token, viaBearer := sessionhttp.TokenFrom(r, a.cookie)
 	if token == "" {
 		refuseSession(w, false)
 		return
@@ -127,7 +127,8 @@ func (a *forwardAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set(HeaderSessionID, sess.ID)
 	h.Set(HeaderUserID, userIDHeader(sess.UserID))
-	h.Set(HeaderUserRoles, strings.Join(user.Roles, ","))
+	h.Set(HeaderUserRoles, strings.Join(user.Roles(), ","))
+	h.Set(HeaderAuthTime, sess.AuthTime.UTC().Format(time.RFC3339))
 	var idToken string
 	if a.signer != nil {
 		var err error
@@ -144,22 +145,6 @@ func (a *forwardAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// credential returns the session token of the forwarded request: the
-// bearer token when the request has an "Authorization: Bearer" header,
-// else the session cookie. The header wins because a client sets it on
-// purpose for this request, while a browser attaches cookies to every
-// request on its own. An empty cookie (what a logout leaves behind) is no
-// credential.
-func (a *forwardAuth) credential(r *http.Request) (token string, viaBearer bool) {
-	if token, ok := bearer(r); ok {
-		return token, true
-	}
-	if c, err := r.Cookie(a.cookie); err == nil {
-		return c.Value, false
-	}
-	return "", false
-}
-
 // refuseSession answers 401 session_invalid. A bearer client is told how
 // to authenticate (RFC 6750 §3); a browser is not, as it has no use for a
 // challenge it cannot answer.
@@ -167,7 +152,7 @@ func refuseSession(w http.ResponseWriter, viaBearer bool) {
 	if viaBearer {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sessiond", error="invalid_token"`)
 	}
-	writeError(w, http.StatusUnauthorized, sessiond.CodeInvalidSession, sessiond.ErrInvalidSession.Message)
+	writeError(w, http.StatusUnauthorized, sessiond.ErrInvalidSession.Code, sessiond.ErrInvalidSession.Message)
 }
 
 // userIDHeader renders a user id for X-User-Id. A user id is any UTF-8
@@ -207,7 +192,7 @@ const jwksMaxAge = time.Minute
 
 // GET /.well-known/jwks.json: the keys that verify X-Identity-Token.
 func (s *server) jwks(w http.ResponseWriter, r *http.Request) {
-	writePublicJSON(w, s.cfg.Assertions.PublicKeys(), jwksMaxAge)
+	writePublicJSON(w, s.opts.Assertions.PublicKeys(), jwksMaxAge)
 }
 
 // writePublicJSON answers v, a public document (keys) that caches may keep

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"log/slog"
@@ -17,27 +18,29 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/sessiond/sessiond"
-	"github.com/sessiond/sessiond/assertion"
-	"github.com/sessiond/sessiond/memory"
 	"github.com/sessiond/sessiond/server"
+	"github.com/sessiond/sessiond/server/apikey"
+	"github.com/sessiond/sessiond/server/assertion"
+	"github.com/sessiond/sessiond/sessionhttp"
+	"github.com/sessiond/sessiond/stores/memory"
 )
 
-// newConfiguredAPI is newAPI over store with the rest of cfg (forward
+// newConfiguredAPI is newAPI over store with the rest of opts (forward
 // auth, assertions, one-time tokens) as given.
 func newConfiguredAPI(t *testing.T, store interface {
 	sessiond.Store
-	sessiond.APIKeyStore
-}, cfg server.Config) *api {
+	server.APIKeyStore
+}, opts server.Options) *api {
 	t.Helper()
-	a := &api{t: t, m: sessiond.NewManager(store, newKeyring(t), sessiond.Config{}), logs: &syncBuffer{}}
-	key, rec := server.NewAPIKey("test", time.Now())
+	a := &api{t: t, m: sessiond.NewManager(store, newKeyring(t), sessiond.Config{}), keys: store, logs: &syncBuffer{}}
+	key, rec := apikey.New("test", time.Now())
 	if err := store.CreateAPIKey(t.Context(), rec); err != nil {
 		t.Fatal(err)
 	}
 	a.key = key
-	cfg.Manager, cfg.APIKeys = a.m, store
-	cfg.Logger = slog.New(slog.NewJSONHandler(a.logs, nil))
-	a.h = server.New(cfg)
+	opts.Manager, opts.APIKeys = a.m, store
+	opts.Logger = slog.New(slog.NewJSONHandler(a.logs, nil))
+	a.h = server.New(opts)
 	return a
 }
 
@@ -66,8 +69,21 @@ func from(addr string) func(*http.Request) {
 	return func(r *http.Request) { r.RemoteAddr = addr }
 }
 
-// forged is a well-formed token that no key signed.
-const forged = "sess_k1_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+// forged is a well-formed token of the tests' key (newKeyring) that the
+// key never signed: a real token's prefix and key id, then a made-up
+// session id and credential of the right length.
+var forged = func() string {
+	kr, err := sessiond.NewKeyring([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		panic(err)
+	}
+	token, _, err := sessiond.NewManager(memory.New(), kr, sessiond.Config{}).Create(context.Background(), sessiond.NewSession{UserID: "forger"})
+	if err != nil {
+		panic(err)
+	}
+	const prefix = len("sess_xxxxxx_")
+	return token[:prefix] + strings.Repeat("A", len(token)-prefix)
+}()
 
 // tamper changes one character of a token's tag: the right key id and
 // shape, the wrong signature.
@@ -77,7 +93,7 @@ func tamper(token string) string {
 	return token[:i] + c + token[i+1:]
 }
 
-// expectIdentity checks a 200 from /v1/auth: all four identity headers
+// expectIdentity checks a 200 from /v1/auth: all five identity headers
 // present (even when empty; the assertion is checked by the caller), no
 // body, not cacheable.
 func expectIdentity(t *testing.T, w *httptest.ResponseRecorder, sessionID, userID, roles string) {
@@ -85,6 +101,11 @@ func expectIdentity(t *testing.T, w *httptest.ResponseRecorder, sessionID, userI
 	expectStatus(t, w, http.StatusOK)
 	if got, ok := w.Header()["X-Identity-Token"]; !ok || len(got) != 1 {
 		t.Errorf("X-Identity-Token %q (present %v): want one value", got, ok)
+	}
+	if got, ok := w.Header()["X-Auth-Time"]; !ok || len(got) != 1 {
+		t.Errorf("X-Auth-Time %q (present %v): want one value", got, ok)
+	} else if at, err := time.Parse(time.RFC3339, got[0]); err != nil || time.Since(at) > time.Hour || time.Until(at) > time.Second {
+		t.Errorf("X-Auth-Time %q: want a recent RFC 3339 time (%v)", got[0], err)
 	}
 	for name, want := range map[string]string{"X-Session-Id": sessionID, "X-User-Id": userID, "X-User-Roles": roles} {
 		got, ok := w.Header()[name]
@@ -102,11 +123,11 @@ func expectIdentity(t *testing.T, w *httptest.ResponseRecorder, sessionID, userI
 
 func expectRefused(t *testing.T, w *httptest.ResponseRecorder, challenge bool) {
 	t.Helper()
-	expectError(t, w, http.StatusUnauthorized, sessiond.CodeInvalidSession)
+	expectError(t, w, http.StatusUnauthorized, sessiond.ErrInvalidSession.Code)
 	if got := w.Header().Get("WWW-Authenticate"); challenge != (got != "") || challenge && !strings.HasPrefix(got, "Bearer ") {
 		t.Errorf("WWW-Authenticate %q; want a Bearer challenge: %v", got, challenge)
 	}
-	for _, h := range []string{"X-Session-Id", "X-User-Id", "X-User-Roles", "X-Identity-Token"} {
+	for _, h := range []string{"X-Session-Id", "X-User-Id", "X-User-Roles", "X-Auth-Time", "X-Identity-Token"} {
 		if _, ok := w.Header()[h]; ok {
 			t.Errorf("a refusal carries %s", h)
 		}
@@ -114,7 +135,7 @@ func expectRefused(t *testing.T, w *httptest.ResponseRecorder, challenge bool) {
 }
 
 func TestForwardAuth(t *testing.T) {
-	a := newConfiguredAPI(t, memory.New(), server.Config{})
+	a := newConfiguredAPI(t, memory.New(), server.Options{})
 	c := a.create("alice")
 	expectStatus(t, a.do("PUT", "/v1/users/alice", `{"status":"active","roles":["admin","staff"]}`), http.StatusOK)
 
@@ -136,7 +157,7 @@ func TestForwardAuth(t *testing.T) {
 }
 
 func TestForwardAuthRoleless(t *testing.T) {
-	a := newConfiguredAPI(t, memory.New(), server.Config{})
+	a := newConfiguredAPI(t, memory.New(), server.Options{})
 	c := a.create("zoë 1")
 	expectIdentity(t, a.auth("GET", withBearer(c.Token)), c.Session.ID, "zo%C3%AB%201", "")
 
@@ -157,14 +178,32 @@ func TestForwardAuthRoleless(t *testing.T) {
 }
 
 func TestForwardAuthCookieName(t *testing.T) {
-	a := newConfiguredAPI(t, memory.New(), server.Config{CookieName: "sid"})
+	a := newConfiguredAPI(t, memory.New(), server.Options{CookieName: "sid"})
 	c := a.create("alice")
 	expectIdentity(t, a.auth("GET", withCookie("sid", c.Token)), c.Session.ID, "alice", "")
 	expectRefused(t, a.auth("GET", withCookie("__Host-session", c.Token)), false)
 }
 
+// X-Auth-Time is the session's auth time (the sign-in), in RFC 3339: it
+// does not move when the session is used or rotated, so an upstream can
+// ask for a recent sign-in before a sensitive action.
+func TestForwardAuthAuthTime(t *testing.T) {
+	a := newConfiguredAPI(t, memory.New(), server.Options{})
+	c := a.create("alice")
+	want := c.Session.AuthTime.UTC().Format(time.RFC3339)
+	if got := a.auth("GET", withBearer(c.Token)).Header().Get("X-Auth-Time"); got != want {
+		t.Errorf("X-Auth-Time %q, want the session's auth_time %q", got, want)
+	}
+	rotated := decodeAs[created](t, a.do("POST", "/v1/sessions/rotate", mustJSON(t, map[string]string{"token": c.Token})))
+	w := a.auth("GET", withBearer(rotated.Token))
+	expectIdentity(t, w, c.Session.ID, "alice", "")
+	if got := w.Header().Get("X-Auth-Time"); got != want {
+		t.Errorf("after a rotation X-Auth-Time %q, want %q", got, want)
+	}
+}
+
 func TestForwardAuthRefusals(t *testing.T) {
-	a := newConfiguredAPI(t, memory.New(), server.Config{AuthFailureBurst: 1000}) // not the rate limit's test
+	a := newConfiguredAPI(t, memory.New(), server.Options{AuthFailureBurst: 1000}) // not the rate limit's test
 	revoked := a.create("bob")
 	expectStatus(t, a.do("POST", "/v1/sessions/revoke", mustJSON(t, map[string]string{"token": revoked.Token})), http.StatusNoContent)
 	banned := a.create("mallory")
@@ -206,7 +245,7 @@ func TestForwardAuthRefusals(t *testing.T) {
 // Authorization lives in the user record: a role change or a ban is seen
 // by the very next call.
 func TestForwardAuthSeesUserChangesAtOnce(t *testing.T) {
-	a := newConfiguredAPI(t, memory.New(), server.Config{})
+	a := newConfiguredAPI(t, memory.New(), server.Options{})
 	c := a.create("alice")
 	expectIdentity(t, a.auth("GET", withBearer(c.Token)), c.Session.ID, "alice", "")
 	expectStatus(t, a.do("PUT", "/v1/users/alice", `{"status":"active","roles":["admin"]}`), http.StatusOK)
@@ -223,7 +262,7 @@ func TestForwardAuthSeesUserChangesAtOnce(t *testing.T) {
 // anonymous requests are not affected.
 func TestForwardAuthRateLimit(t *testing.T) {
 	store := openSQLite(t)
-	a := newConfiguredAPI(t, store, server.Config{AuthFailureRate: 0.01, AuthFailureBurst: 3})
+	a := newConfiguredAPI(t, store, server.Options{AuthFailureRate: 0.01, AuthFailureBurst: 3})
 	c := a.create("alice")
 
 	for range 10 { // anonymous requests are not counted
@@ -245,13 +284,13 @@ func TestForwardAuthRateLimit(t *testing.T) {
 	// A store failure fails closed and is not the client's fault: not
 	// counted, however often.
 	for range 5 {
-		expectError(t, a.auth("GET", from("198.51.100.9:1000"), withBearer(c.Token)), http.StatusServiceUnavailable, sessiond.CodeStoreUnavailable)
+		expectError(t, a.auth("GET", from("198.51.100.9:1000"), withBearer(c.Token)), http.StatusServiceUnavailable, sessionhttp.CodeStoreUnavailable)
 	}
 }
 
 // A blocked address is let through again once its bucket refills.
 func TestForwardAuthRateLimitRefills(t *testing.T) {
-	a := newConfiguredAPI(t, memory.New(), server.Config{AuthFailureRate: 5, AuthFailureBurst: 1})
+	a := newConfiguredAPI(t, memory.New(), server.Options{AuthFailureRate: 5, AuthFailureBurst: 1})
 	c := a.create("alice")
 	expectRefused(t, a.auth("GET", withBearer(forged)), true)
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
@@ -269,7 +308,7 @@ func TestForwardAuthRateLimitRefills(t *testing.T) {
 // Behind a trusted proxy the client is the right-most untrusted
 // X-Forwarded-For entry; from anyone else the header is ignored.
 func TestForwardAuthTrustedProxies(t *testing.T) {
-	a := newConfiguredAPI(t, memory.New(), server.Config{
+	a := newConfiguredAPI(t, memory.New(), server.Options{
 		AuthFailureRate: 0.01, AuthFailureBurst: 1,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 	})
@@ -293,10 +332,10 @@ func TestForwardAuthTrustedProxies(t *testing.T) {
 
 func TestForwardAuthStoreUnavailable(t *testing.T) {
 	store := openSQLite(t)
-	a := newConfiguredAPI(t, store, server.Config{})
+	a := newConfiguredAPI(t, store, server.Options{})
 	c := a.create("alice")
 	store.Close()
-	expectError(t, a.auth("GET", withBearer(c.Token)), http.StatusServiceUnavailable, sessiond.CodeStoreUnavailable)
+	expectError(t, a.auth("GET", withBearer(c.Token)), http.StatusServiceUnavailable, sessionhttp.CodeStoreUnavailable)
 	// A forged token needs no store to be refused.
 	expectRefused(t, a.auth("GET", withBearer(forged)), true)
 }
@@ -314,11 +353,11 @@ func newSigningKey(t *testing.T) ed25519.PrivateKey {
 // upstream verifies with another JOSE library given only the JWKS that
 // /.well-known/jwks.json serves without an API key.
 func TestIdentityAssertion(t *testing.T) {
-	signer, err := assertion.NewSigner(assertion.Config{Audience: "shop", TTL: 30 * time.Second}, newSigningKey(t))
+	signer, err := assertion.NewSigner(assertion.Options{Audience: "shop", TTL: 30 * time.Second}, newSigningKey(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := newConfiguredAPI(t, memory.New(), server.Config{Assertions: signer})
+	a := newConfiguredAPI(t, memory.New(), server.Options{Assertions: signer})
 	c := a.create("alice")
 	expectStatus(t, a.do("PUT", "/v1/users/alice", `{"status":"active","roles":["admin"]}`), http.StatusOK)
 
@@ -375,5 +414,5 @@ func TestNoIdentityAssertion(t *testing.T) {
 	if got := w.Header().Get("X-Identity-Token"); got != "" {
 		t.Errorf("X-Identity-Token %q without assertions", got)
 	}
-	expectError(t, a.do("GET", "/.well-known/jwks.json", ""), http.StatusNotFound, sessiond.CodeNotFound)
+	expectError(t, a.do("GET", "/.well-known/jwks.json", ""), http.StatusNotFound, sessiond.ErrNotFound.Code)
 }

@@ -15,17 +15,16 @@ func TestBadInput(t *testing.T) {
 	a := newMemoryAPI(t)
 	c := a.create("alice")
 	live := "/v1/sessions/" + c.Session.ID
-	unknownID := strings.Repeat("ab", 32)
+	unknownID := strings.Repeat("A", 22) // the shape of a session id, of no session
+	oldID := strings.Repeat("ab", 32)    // an id of the previous version: SHA-256 hex
 
-	const (
-		badJSON = server.CodeInvalidJSON
-		badReq  = server.CodeInvalidRequest
-	)
-	bigData := `{"user_id":"alice","data":{"blob":"` + strings.Repeat("x", sessiond.DefaultMaxDataSize) + `"}}`
-	bigPatch := `{"blob":"` + strings.Repeat("x", sessiond.DefaultMaxDataSize) + `"}`
+	const badJSON = server.CodeInvalidJSON
+	badReq := sessiond.ErrInvalidRequest.Code
+	bigData := `{"user_id":"alice","data":{"blob":"` + strings.Repeat("x", sessiond.DefaultConfig().MaxDataSize) + `"}}`
+	bigPatch := `{"blob":"` + strings.Repeat("x", sessiond.DefaultConfig().MaxDataSize) + `"}`
 	twoMiB := `{"user_id":"alice","data":{"blob":"` + strings.Repeat("x", 2<<20) + `"}}`
 	deep := `{"user_id":"alice","data":{"a":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}}`
-	longID := strings.Repeat("u", sessiond.MaxUserIDLen+1)
+	longID := strings.Repeat("u", 256+1)
 
 	cases := []struct {
 		name         string
@@ -74,32 +73,35 @@ func TestBadInput(t *testing.T) {
 		{"data number", "POST", "/v1/sessions", `{"user_id":"alice","data":1}`, 400, badReq},
 		{"client string", "POST", "/v1/sessions", `{"user_id":"alice","client":"curl"}`, 400, badReq},
 		{"client ip number", "POST", "/v1/sessions", `{"user_id":"alice","client":{"ip":1}}`, 400, badReq},
-		{"data over the limit", "POST", "/v1/sessions", bigData, 413, sessiond.CodeDataTooLarge},
+		{"data over the limit", "POST", "/v1/sessions", bigData, 413, sessiond.ErrDataTooLarge.Code},
 		{"body over the limit", "POST", "/v1/sessions", twoMiB, 413, server.CodeBodyTooLarge},
 
 		// Token calls.
 		{"validate empty body", "POST", "/v1/sessions/validate", "", 400, badJSON},
 		{"validate token number", "POST", "/v1/sessions/validate", `{"token":1}`, 400, badReq},
 		{"validate unknown field", "POST", "/v1/sessions/validate", `{"token":"x","user_id":"alice"}`, 400, badReq},
-		{"validate garbage token", "POST", "/v1/sessions/validate", `{"token":"x"}`, 401, sessiond.CodeInvalidSession},
-		{"validate huge token", "POST", "/v1/sessions/validate", `{"token":"sess_` + strings.Repeat("A", 100000) + `"}`, 401, sessiond.CodeInvalidSession},
+		{"validate garbage token", "POST", "/v1/sessions/validate", `{"token":"x"}`, 401, sessiond.ErrInvalidSession.Code},
+		{"validate huge token", "POST", "/v1/sessions/validate", `{"token":"sess_` + strings.Repeat("A", 100000) + `"}`, 401, sessiond.ErrInvalidSession.Code},
 		{"validate body over the limit", "POST", "/v1/sessions/validate", `{"token":"` + strings.Repeat("A", 2<<20) + `"}`, 413, server.CodeBodyTooLarge},
 		{"rotate bad JSON", "POST", "/v1/sessions/rotate", `{"token":`, 400, badJSON},
-		{"rotate garbage token", "POST", "/v1/sessions/rotate", `{"token":"sess_x_y"}`, 401, sessiond.CodeInvalidSession},
+		{"rotate garbage token", "POST", "/v1/sessions/rotate", `{"token":"sess_x_y"}`, 401, sessiond.ErrInvalidSession.Code},
 		{"revoke array", "POST", "/v1/sessions/revoke", `["token"]`, 400, badReq},
-		{"revoke garbage token", "POST", "/v1/sessions/revoke", `{"token":"nope"}`, 401, sessiond.CodeInvalidSession},
+		{"revoke garbage token", "POST", "/v1/sessions/revoke", `{"token":"nope"}`, 401, sessiond.ErrInvalidSession.Code},
 
 		// Session ids.
-		{"get unknown id", "GET", "/v1/sessions/" + unknownID, "", 404, sessiond.CodeNotFound},
-		{"get short id", "GET", "/v1/sessions/abc", "", 404, sessiond.CodeNotFound},
-		{"get upper-case id", "GET", strings.ToUpper(live), "", 404, sessiond.CodeNotFound},
-		{"get id with NUL", "GET", "/v1/sessions/%00", "", 404, sessiond.CodeNotFound},
-		{"get id not UTF-8", "GET", "/v1/sessions/%FF%FE", "", 404, sessiond.CodeNotFound},
-		{"get token as id", "GET", "/v1/sessions/" + c.Token, "", 404, sessiond.CodeNotFound},
-		{"delete unknown id", "DELETE", "/v1/sessions/" + unknownID, "", 404, sessiond.CodeNotFound},
-		{"delete bad id", "DELETE", "/v1/sessions/x", "", 404, sessiond.CodeNotFound},
-		{"patch unknown id", "PATCH", "/v1/sessions/" + unknownID + "/data", `{"a":1}`, 404, sessiond.CodeNotFound},
-		{"patch bad id", "PATCH", "/v1/sessions/zz/data", `{"a":1}`, 404, sessiond.CodeNotFound},
+		{"get unknown id", "GET", "/v1/sessions/" + unknownID, "", 404, sessiond.ErrNotFound.Code},
+		{"get short id", "GET", "/v1/sessions/abc", "", 404, sessiond.ErrNotFound.Code},
+		{"get upper-case id", "GET", strings.ToUpper(live), "", 404, sessiond.ErrNotFound.Code},
+		{"get id with NUL", "GET", "/v1/sessions/%00", "", 404, sessiond.ErrNotFound.Code},
+		{"get id not UTF-8", "GET", "/v1/sessions/%FF%FE", "", 404, sessiond.ErrNotFound.Code},
+		{"get token as id", "GET", "/v1/sessions/" + c.Token, "", 404, sessiond.ErrNotFound.Code},
+		{"get old hex id", "GET", "/v1/sessions/" + oldID, "", 404, sessiond.ErrNotFound.Code},
+		{"get id not canonical", "GET", "/v1/sessions/" + strings.Repeat("A", 21) + "B", "", 404, sessiond.ErrNotFound.Code},
+		{"get id with padding", "GET", "/v1/sessions/" + strings.Repeat("A", 20) + "==", "", 404, sessiond.ErrNotFound.Code},
+		{"delete unknown id", "DELETE", "/v1/sessions/" + unknownID, "", 404, sessiond.ErrNotFound.Code},
+		{"delete bad id", "DELETE", "/v1/sessions/x", "", 404, sessiond.ErrNotFound.Code},
+		{"patch unknown id", "PATCH", "/v1/sessions/" + unknownID + "/data", `{"a":1}`, 404, sessiond.ErrNotFound.Code},
+		{"patch bad id", "PATCH", "/v1/sessions/zz/data", `{"a":1}`, 404, sessiond.ErrNotFound.Code},
 
 		// Merge patches.
 		{"patch empty body", "PATCH", live + "/data", "", 400, badJSON},
@@ -109,7 +111,7 @@ func TestBadInput(t *testing.T) {
 		{"patch array", "PATCH", live + "/data", `[{"op":"add"}]`, 400, badReq},
 		{"patch null", "PATCH", live + "/data", `null`, 400, badReq},
 		{"patch string", "PATCH", live + "/data", `"x"`, 400, badReq},
-		{"patch over the data limit", "PATCH", live + "/data", bigPatch, 413, sessiond.CodeDataTooLarge},
+		{"patch over the data limit", "PATCH", live + "/data", bigPatch, 413, sessiond.ErrDataTooLarge.Code},
 		{"patch body over the limit", "PATCH", live + "/data", `{"a":"` + strings.Repeat("x", 2<<20) + `"}`, 413, server.CodeBodyTooLarge},
 
 		// User ids in paths (PathValue is unescaped).
@@ -131,18 +133,18 @@ func TestBadInput(t *testing.T) {
 		{"put user roles string", "PUT", "/v1/users/alice", `{"status":"active","roles":"admin"}`, 400, badReq},
 		{"put user bad role", "PUT", "/v1/users/alice", `{"status":"active","roles":["ad min"]}`, 400, badReq},
 		{"put user empty role", "PUT", "/v1/users/alice", `{"status":"active","roles":[""]}`, 400, badReq},
-		{"put user too many roles", "PUT", "/v1/users/alice", `{"status":"active","roles":[` + strings.Repeat(`"r",`, sessiond.MaxRoles) + `"r"]}`, 400, badReq},
+		{"put user too many roles", "PUT", "/v1/users/alice", `{"status":"active","roles":[` + strings.Repeat(`"r",`, 64) + `"r"]}`, 400, badReq},
 		{"put user attributes array", "PUT", "/v1/users/alice", `{"status":"active","attributes":[]}`, 400, badReq},
-		{"put user attributes too big", "PUT", "/v1/users/alice", `{"status":"active","attributes":{"a":"` + strings.Repeat("x", sessiond.MaxAttributesSize) + `"}}`, 400, badReq},
+		{"put user attributes too big", "PUT", "/v1/users/alice", `{"status":"active","attributes":{"a":"` + strings.Repeat("x", 16<<10) + `"}}`, 400, badReq},
 		{"put user unknown field", "PUT", "/v1/users/alice", `{"status":"active","id":"alice"}`, 400, badReq},
 		{"put user empty body", "PUT", "/v1/users/alice", "", 400, badJSON},
 		{"put user not JSON", "PUT", "/v1/users/alice", `status=banned`, 400, badJSON},
 		{"put user body over the limit", "PUT", "/v1/users/alice", `{"status":"active","attributes":{"a":"` + strings.Repeat("x", 2<<20) + `"}}`, 413, server.CodeBodyTooLarge},
 
 		// Routes and methods.
-		{"unknown route", "GET", "/nope", "", 404, sessiond.CodeNotFound},
-		{"unknown v1 route", "GET", "/v1/tokens/nope", "", 404, sessiond.CodeNotFound},
-		{"root", "GET", "/", "", 404, sessiond.CodeNotFound},
+		{"unknown route", "GET", "/nope", "", 404, sessiond.ErrNotFound.Code},
+		{"unknown v1 route", "GET", "/v1/tokens/nope", "", 404, sessiond.ErrNotFound.Code},
+		{"root", "GET", "/", "", 404, sessiond.ErrNotFound.Code},
 		{"GET sessions", "GET", "/v1/sessions", "", 405, server.CodeMethodNotAllowed},
 		{"PUT validate", "PUT", "/v1/sessions/validate", `{}`, 405, server.CodeMethodNotAllowed},
 		{"POST session id", "POST", live, `{}`, 405, server.CodeMethodNotAllowed},
@@ -175,12 +177,12 @@ func TestBadInput(t *testing.T) {
 // The limits are inclusive: what is exactly at a limit is accepted.
 func TestLimitsInclusive(t *testing.T) {
 	a := newMemoryAPI(t)
-	id := strings.Repeat("u", sessiond.MaxUserIDLen)
+	id := strings.Repeat("u", 256)
 	expectStatus(t, a.do("POST", "/v1/sessions", `{"user_id":"`+id+`"}`), http.StatusCreated)
 	expectStatus(t, a.do("GET", "/v1/users/"+id+"/sessions", ""), http.StatusOK)
 
 	// {"blob":"xxx..."} of exactly MaxDataSize bytes.
-	blob := strings.Repeat("x", sessiond.DefaultMaxDataSize-len(`{"blob":""}`))
+	blob := strings.Repeat("x", sessiond.DefaultConfig().MaxDataSize-len(`{"blob":""}`))
 	expectStatus(t, a.do("POST", "/v1/sessions", `{"user_id":"alice","data":{"blob":"`+blob+`"}}`), http.StatusCreated)
 	expectStatus(t, a.do("POST", "/v1/sessions", `{"user_id":"alice","ttl":"1s","idle_timeout":"1s"}`), http.StatusCreated)
 }

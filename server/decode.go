@@ -25,9 +25,9 @@ func (s *server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 		return nil, &apiError{http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
 			fmt.Sprintf("the request body exceeds %d bytes", s.maxBody)}
 	case err != nil:
-		return nil, badRequest(CodeInvalidJSON, "the request body could not be read")
+		return nil, invalidJSON("the request body could not be read")
 	case !utf8.Valid(body):
-		return nil, badRequest(CodeInvalidJSON, "the request body is not valid UTF-8")
+		return nil, invalidJSON("the request body is not valid UTF-8")
 	}
 	return body, nil
 }
@@ -45,7 +45,7 @@ func (s *server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return decodeError(err)
 	}
 	if err := d.Decode(&struct{}{}); err != io.EOF {
-		return badRequest(CodeInvalidJSON, "unexpected data after the JSON object")
+		return invalidJSON("unexpected data after the JSON object")
 	}
 	return nil
 }
@@ -57,17 +57,17 @@ func decodeError(err error) error {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.Is(err, io.EOF):
-		return badRequest(CodeInvalidJSON, "the request body is empty; send a JSON object")
+		return invalidJSON("the request body is empty; send a JSON object")
 	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
-		return badRequest(CodeInvalidJSON, "the request body is not valid JSON")
+		return invalidJSON("the request body is not valid JSON")
 	case errors.As(err, &typ) && typ.Field == "":
-		return badRequest(CodeInvalidRequest, "the request body must be a JSON object")
+		return invalidRequest("the request body must be a JSON object")
 	case errors.As(err, &typ):
-		return badRequest(CodeInvalidRequest, fmt.Sprintf("field %q must be %s, not %s", typ.Field, jsonType(typ.Type), article(typ.Value)))
+		return invalidRequest(fmt.Sprintf("field %q must be %s, not %s", typ.Field, jsonType(typ.Type), article(typ.Value)))
 	}
 	// The remaining decoder errors name an unknown field; their text speaks
 	// only of the client's own input.
-	return badRequest(CodeInvalidRequest, strings.TrimPrefix(err.Error(), "json: "))
+	return invalidRequest(strings.TrimPrefix(err.Error(), "json: "))
 }
 
 // jsonType names the JSON type that decodes into t.
@@ -105,7 +105,7 @@ func parseDuration(field string, v *string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(*v)
 	if err != nil || d <= 0 {
-		return 0, badRequest(CodeInvalidRequest, fmt.Sprintf("%s must be a positive Go duration such as \"30m\"", field))
+		return 0, invalidRequest(fmt.Sprintf("%s must be a positive Go duration such as \"30m\"", field))
 	}
 	return d, nil
 }

@@ -7,39 +7,25 @@ import (
 	"net/http"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/sessionhttp"
 )
 
-// Error codes of the API besides the domain codes of package sessiond
-// (session_invalid, not_found, user_banned, data_too_large, conflict,
-// store_unavailable). sessiond.CodeInvalidInput is answered as
-// CodeInvalidRequest: one code for every request the API refuses as wrong.
+// Error codes of the API besides those of sessionhttp.ErrorStatus, the
+// status table shared with the middleware (invalid_request,
+// session_invalid, user_banned, not_found, conflict, data_too_large,
+// store_unavailable) and those of package onetime (token_invalid,
+// token_expired, token_used).
 const (
 	CodeInvalidJSON      = "invalid_json"       // 400: not JSON, trailing data, not UTF-8
-	CodeInvalidRequest   = "invalid_request"    // 400: JSON, but not what the route takes
 	CodeUnauthorized     = "unauthorized"       // 401: no or unknown API key
 	CodeMethodNotAllowed = "method_not_allowed" // 405
-	CodeBodyTooLarge     = "body_too_large"     // 413: body over Config.MaxBodyBytes
+	CodeBodyTooLarge     = "body_too_large"     // 413: body over Options.MaxBodyBytes
+	CodeRateLimited      = "rate_limited"       // 429: too many invalid tokens from one address
 	CodeInternal         = "internal_error"     // 500: a bug (a recovered panic)
 )
 
-// statusOf maps domain codes to HTTP statuses, and renames the ones the API
-// spells differently.
-var statusOf = map[string]struct {
-	status int
-	code   string
-}{
-	sessiond.CodeInvalidInput:     {http.StatusBadRequest, CodeInvalidRequest},
-	sessiond.CodeInvalidSession:   {http.StatusUnauthorized, sessiond.CodeInvalidSession},
-	sessiond.CodeUserBanned:       {http.StatusForbidden, sessiond.CodeUserBanned},
-	sessiond.CodeNotFound:         {http.StatusNotFound, sessiond.CodeNotFound},
-	sessiond.CodeConflict:         {http.StatusConflict, sessiond.CodeConflict},
-	sessiond.CodeTokenUsed:        {http.StatusConflict, sessiond.CodeTokenUsed},
-	sessiond.CodeDataTooLarge:     {http.StatusRequestEntityTooLarge, sessiond.CodeDataTooLarge},
-	sessiond.CodeStoreUnavailable: {http.StatusServiceUnavailable, sessiond.CodeStoreUnavailable},
-}
-
-// apiError is a refusal the handlers decide themselves (bad JSON, bad
-// path parameters) before the manager is asked.
+// apiError is a refusal with a code of the API's own (bad JSON, an
+// oversized body), decided before the manager is asked.
 type apiError struct {
 	status  int
 	code    string
@@ -48,34 +34,36 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
 
-func badRequest(code, message string) *apiError {
-	return &apiError{http.StatusBadRequest, code, message}
+func invalidJSON(message string) *apiError {
+	return &apiError{http.StatusBadRequest, CodeInvalidJSON, message}
 }
 
-// fail answers err. Domain errors and the handlers' own refusals keep their
-// code; anything else means the store could not answer (or answered
-// nonsense), so the request fails closed with 503 and the cause goes to the
-// log only, as it may describe the infrastructure.
+// invalidRequest is JSON of the wrong shape: the domain's invalid_request,
+// so that the library and the API answer one code for one mistake.
+func invalidRequest(message string) error {
+	return &sessiond.Error{Code: sessiond.ErrInvalidRequest.Code, Message: message}
+}
+
+// fail answers err. The API's own refusals keep their code; everything
+// else goes through sessionhttp.ErrorStatus. A 503 means the store could
+// not answer (or answered nonsense): the request fails closed and the
+// cause goes to the log only, as it may describe the infrastructure.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		writeError(w, ae.status, ae.code, ae.message)
 		return
 	}
-	var de *sessiond.Error
-	if errors.As(err, &de) {
-		if m, ok := statusOf[de.Code]; ok {
-			writeError(w, m.status, m.code, de.Message)
-			return
+	status, code, message := sessionhttp.ErrorStatus(err)
+	if status == http.StatusServiceUnavailable {
+		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+			// The client went away; nobody reads the answer and the store is fine.
+			s.log.InfoContext(r.Context(), "server: request canceled by the client", "route", infoOf(r).route)
+		} else {
+			s.log.ErrorContext(r.Context(), "server: store unavailable", "route", infoOf(r).route, "err", err)
 		}
 	}
-	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-		// The client went away; nobody reads the answer and the store is fine.
-		s.log.InfoContext(r.Context(), "server: request canceled by the client", "route", infoOf(r).route)
-	} else {
-		s.log.ErrorContext(r.Context(), "server: store unavailable", "route", infoOf(r).route, "err", err)
-	}
-	writeError(w, http.StatusServiceUnavailable, sessiond.CodeStoreUnavailable, "the session store is unavailable")
+	writeError(w, status, code, message)
 }
 
 type errorBody struct {

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/sessionhttp"
 )
 
 // readyTimeout bounds the store ping of /readyz: a load balancer asks often
@@ -26,7 +26,7 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- s.m.Store().Ping(ctx) }()
+	go func() { done <- s.m.Ping(ctx) }()
 	var err error
 	select {
 	case err = <-done:
@@ -35,7 +35,7 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "server: store ping failed", "err", err)
-		writeError(w, http.StatusServiceUnavailable, sessiond.CodeStoreUnavailable, "the session store is unavailable")
+		writeError(w, http.StatusServiceUnavailable, sessionhttp.CodeStoreUnavailable, "the session store is unavailable")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

@@ -33,7 +33,7 @@ const (
 // label set exhausts the memory of the scraper.
 type metrics struct {
 	// served is the registry GET /metrics serves; nil when the metrics
-	// went to the caller's Config.Metrics, which the caller serves.
+	// went to the caller's Options.Metrics, which the caller serves.
 	served *prometheus.Registry
 
 	requests    *prometheus.CounterVec
@@ -46,7 +46,7 @@ type metrics struct {
 }
 
 // NewRegistry returns a Prometheus registry with the Go runtime and process
-// collectors, as GET /metrics serves it. Pass one as Config.Metrics to
+// collectors, as GET /metrics serves it. Pass one as Options.Metrics to
 // serve the metrics on a listener of their own (see MetricsHandler).
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
@@ -69,11 +69,11 @@ func MetricsHandler(reg *prometheus.Registry) http.Handler {
 	})
 }
 
-// newMetrics registers the server's metrics with cfg.Metrics, or with a
+// newMetrics registers the server's metrics with opts.Metrics, or with a
 // registry of its own. It panics if they are registered there already: one
 // registry per server, a wiring mistake otherwise.
-func newMetrics(cfg Config) *metrics {
-	reg := cfg.Metrics
+func newMetrics(opts Options) *metrics {
+	reg := opts.Metrics
 	if reg == nil {
 		reg = NewRegistry()
 	}
@@ -116,18 +116,25 @@ func newMetrics(cfg Config) *metrics {
 		m.validations.WithLabelValues(result)
 	}
 	reg.MustRegister(m.requests, m.duration, m.storeErrors, m.validations, m.created, m.revoked, m.limited)
-	if nc, ok := cfg.Manager.Store().(*nearcache.Store); ok {
+	if nc, ok := opts.Manager.Config().Cache.(cacheCounters); ok {
 		registerNearCache(reg, nc)
 	}
-	if cfg.Metrics == nil {
+	if opts.Metrics == nil {
 		m.served = reg
 	}
 	return m
 }
 
+// cacheCounters is what the metrics read of the manager's near cache
+// (*nearcache.Cache): a cache without them is simply not measured.
+type cacheCounters interface {
+	Stats() *nearcache.Stats
+	Healthy() bool
+}
+
 // registerNearCache exposes the near cache's counters. They are read from
 // the cache's own atomics at scrape time, so the cache pays nothing extra.
-func registerNearCache(reg prometheus.Registerer, nc *nearcache.Store) {
+func registerNearCache(reg prometheus.Registerer, nc cacheCounters) {
 	st := nc.Stats()
 	counter := func(name, help string, read func() uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},

@@ -12,9 +12,10 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond"
-	"github.com/sessiond/sessiond/memory"
 	"github.com/sessiond/sessiond/nearcache"
 	"github.com/sessiond/sessiond/server"
+	"github.com/sessiond/sessiond/server/apikey"
+	"github.com/sessiond/sessiond/stores/memory"
 )
 
 // scrape answers GET /metrics, without an API key, as a scraper calls it.
@@ -62,9 +63,14 @@ func expectSample(t *testing.T, s map[string]float64, series string, want float6
 // Real requests move the counters; the route label is the mux pattern,
 // never the path; the Go and process collectors are there.
 func TestMetricsCountRequests(t *testing.T) {
-	store := nearcache.New(memory.New(), nearcache.Options{MaxStaleness: time.Minute})
-	t.Cleanup(func() { store.Close() })
-	a := newAPI(t, store, store.(sessiond.APIKeyStore), sessiond.Config{})
+	store := memory.New()
+	cache, err := nearcache.New(store, nearcache.Options{MaxStaleness: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cache.Close)
+	// The server finds the cache in the manager: nothing else to wire.
+	a := newAPI(t, store, store, sessiond.Config{Cache: cache})
 	waitNearCache(t, a.h)
 
 	alice := a.create("alice")
@@ -210,16 +216,16 @@ func TestMetricsPerServer(t *testing.T) {
 	expectSample(t, samples(t, scrape(t, b.h)), "sessiond_sessions_created_total", 0)
 }
 
-// With Config.Metrics the caller serves the registry (on an internal
+// With Options.Metrics the caller serves the registry (on an internal
 // listener): GET /metrics is not on the API.
 func TestMetricsOnSeparateRegistry(t *testing.T) {
 	store := memory.New()
-	key, rec := server.NewAPIKey("test", time.Now())
+	key, rec := apikey.New("test", time.Now())
 	if err := store.CreateAPIKey(t.Context(), rec); err != nil {
 		t.Fatal(err)
 	}
 	reg := server.NewRegistry()
-	h := server.New(server.Config{Manager: sessiond.NewManager(store, newKeyring(t), sessiond.Config{}), APIKeys: store, Metrics: reg, Logger: slog.New(slog.DiscardHandler)})
+	h := server.New(server.Options{Manager: sessiond.NewManager(store, newKeyring(t), sessiond.Config{}), APIKeys: store, Metrics: reg, Logger: slog.New(slog.DiscardHandler)})
 
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest("POST", "/v1/sessions", strings.NewReader(`{"user_id":"alice"}`))
@@ -229,7 +235,7 @@ func TestMetricsOnSeparateRegistry(t *testing.T) {
 
 	w = httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
-	expectError(t, w, http.StatusNotFound, sessiond.CodeNotFound)
+	expectError(t, w, http.StatusNotFound, sessiond.ErrNotFound.Code)
 
 	s := samples(t, scrape(t, server.MetricsHandler(reg)))
 	expectSample(t, s, "sessiond_sessions_created_total", 1)

@@ -14,7 +14,7 @@ var openAPIDocument []byte
 
 // opsRoutes registers the operational routes, which need no API key:
 // /metrics (unless the caller serves the metrics itself, see
-// Config.Metrics) and /openapi.json.
+// Options.Metrics) and /openapi.json.
 func (s *server) opsRoutes() {
 	if s.metrics.served != nil {
 		s.mux.Handle("GET /metrics", MetricsHandler(s.metrics.served))

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -15,9 +16,10 @@ import (
 	"aidanwoods.dev/go-paseto"
 
 	"github.com/sessiond/sessiond"
-	"github.com/sessiond/sessiond/assertion"
-	"github.com/sessiond/sessiond/memory"
-	"github.com/sessiond/sessiond/onetime"
+	"github.com/sessiond/sessiond/server/apikey"
+	"github.com/sessiond/sessiond/server/assertion"
+	"github.com/sessiond/sessiond/server/onetime"
+	"github.com/sessiond/sessiond/stores/memory"
 )
 
 // openAPI is the part of the document the tests read.
@@ -79,7 +81,7 @@ func fullServer(t *testing.T) (http.Handler, *server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := assertion.NewSigner(assertion.Config{}, priv)
+	signer, err := assertion.NewSigner(assertion.Options{}, priv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,11 +89,11 @@ func fullServer(t *testing.T) (http.Handler, *server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, rec := NewAPIKey("test", time.Now())
+	key, rec := apikey.New("test", time.Now())
 	if err := store.CreateAPIKey(t.Context(), rec); err != nil {
 		t.Fatal(err)
 	}
-	h, s := newServer(Config{
+	h, s := newServer(Options{
 		Manager:    sessiond.NewManager(store, kr, sessiond.Config{}),
 		APIKeys:    store,
 		Logger:     slog.New(slog.DiscardHandler),
@@ -198,7 +200,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 func TestOpenAPIRoutesAnswer(t *testing.T) {
 	h, _, key := fullServer(t)
 	d := loadOpenAPI(t)
-	fill := strings.NewReplacer("{id}", strings.Repeat("a", 64), "{user_id}", "alice")
+	fill := strings.NewReplacer("{id}", strings.Repeat("A", 22), "{user_id}", "alice")
 	for name, op := range d.operations(t) {
 		method, path, _ := strings.Cut(name, " ")
 		needsKey := op.Security == nil
@@ -231,5 +233,76 @@ func TestOpenAPIServed(t *testing.T) {
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/openapi.json", nil))
 	if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "application/json" || w.Body.String() != string(openAPIDocument) {
 		t.Errorf("%d %q %.80s", w.Code, w.Header().Get("Content-Type"), w.Body)
+	}
+}
+
+// The Session schema has exactly the members the API sends, all required,
+// and the id pattern matches a real id; the forward-auth answer documents
+// every identity header it sends.
+func TestOpenAPIDescribesSessionsAndAuth(t *testing.T) {
+	h, _, key := fullServer(t)
+	r := httptest.NewRequest("POST", "/v1/sessions", strings.NewReader(`{"user_id":"alice"}`))
+	r.Header.Set("Authorization", "Bearer "+key)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	var created struct {
+		Token   string                     `json:"token"`
+		Session map[string]json.RawMessage `json:"session"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &created); err != nil || w.Code != http.StatusCreated {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+
+	var doc struct {
+		Paths      map[string]map[string]json.RawMessage `json:"paths"`
+		Components struct {
+			Schemas map[string]struct {
+				Required   []string                   `json:"required"`
+				Properties map[string]json.RawMessage `json:"properties"`
+				Pattern    string                     `json:"pattern"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPIDocument, &doc); err != nil {
+		t.Fatal(err)
+	}
+	schema := doc.Components.Schemas["Session"]
+	var sent []string
+	for k := range created.Session {
+		sent = append(sent, k)
+	}
+	var documented []string
+	for k := range schema.Properties {
+		documented = append(documented, k)
+	}
+	slices.Sort(sent)
+	slices.Sort(documented)
+	required := slices.Sorted(slices.Values(schema.Required))
+	if !slices.Equal(sent, documented) || !slices.Equal(sent, required) {
+		t.Errorf("the API sends %v; the document has %v, requires %v", sent, documented, required)
+	}
+	var id string
+	json.Unmarshal(created.Session["id"], &id)
+	if ok, err := regexp.MatchString(doc.Components.Schemas["SessionID"].Pattern, id); err != nil || !ok {
+		t.Errorf("id %q does not match the documented pattern %q (%v)", id, doc.Components.Schemas["SessionID"].Pattern, err)
+	}
+
+	r = httptest.NewRequest("GET", "/v1/auth", nil)
+	r.Header.Set("Authorization", "Bearer "+created.Token)
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	var op struct {
+		Responses map[string]struct {
+			Headers map[string]json.RawMessage `json:"headers"`
+		} `json:"responses"`
+	}
+	json.Unmarshal(doc.Paths["/v1/auth"]["get"], &op)
+	for _, name := range []string{HeaderSessionID, HeaderUserID, HeaderUserRoles, HeaderAuthTime, HeaderIdentityToken} {
+		if _, sentIt := w.Header()[name]; !sentIt {
+			t.Errorf("/v1/auth did not send %s", name)
+		}
+		if _, ok := op.Responses["200"].Headers[name]; !ok {
+			t.Errorf("openapi.json does not document %s on the 200 of GET /v1/auth", name)
+		}
 	}
 }

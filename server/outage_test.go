@@ -7,9 +7,10 @@ import (
 	"testing"
 
 	"github.com/sessiond/sessiond"
-	"github.com/sessiond/sessiond/memory"
 	"github.com/sessiond/sessiond/server"
-	"github.com/sessiond/sessiond/sqlite"
+	"github.com/sessiond/sessiond/sessionhttp"
+	"github.com/sessiond/sessiond/stores/memory"
+	"github.com/sessiond/sessiond/stores/sqlite"
 )
 
 func openSQLite(t *testing.T) *sqlite.Store {
@@ -31,14 +32,14 @@ func TestSQLite(t *testing.T) {
 	w := a.do("PATCH", "/v1/sessions/"+c.Session.ID+"/data", `{"cart":[1]}`)
 	expectStatus(t, w, http.StatusOK)
 	rot := decodeAs[created](t, a.do("POST", "/v1/sessions/rotate", mustJSON(t, map[string]string{"token": c.Token})))
-	expectError(t, a.validate(c.Token), http.StatusUnauthorized, sessiond.CodeInvalidSession)
+	expectError(t, a.validate(c.Token), http.StatusUnauthorized, sessiond.ErrInvalidSession.Code)
 	if v := decodeAs[validated](t, a.validate(rot.Token)); string(v.Session.Data) != `{"cart":[1]}` {
 		t.Errorf("after rotation: %s", v.Session.Data)
 	}
 	if u := decodeAs[userBody](t, a.do("PUT", "/v1/users/alice", `{"status":"banned"}`)); *u.Revoked != 1 {
 		t.Errorf("ban revoked %d", *u.Revoked)
 	}
-	expectError(t, a.do("POST", "/v1/sessions", `{"user_id":"alice"}`), http.StatusForbidden, sessiond.CodeUserBanned)
+	expectError(t, a.do("POST", "/v1/sessions", `{"user_id":"alice"}`), http.StatusForbidden, sessiond.ErrUserBanned.Code)
 	expectStatus(t, a.do("GET", "/readyz", ""), http.StatusOK)
 }
 
@@ -53,10 +54,10 @@ func TestStoreUnavailable(t *testing.T) {
 		store.Close()
 
 		expectStatus(t, a.do("GET", "/healthz", ""), http.StatusOK)
-		expectError(t, a.do("GET", "/readyz", ""), http.StatusServiceUnavailable, sessiond.CodeStoreUnavailable)
+		expectError(t, a.do("GET", "/readyz", ""), http.StatusServiceUnavailable, sessionhttp.CodeStoreUnavailable)
 		// The API key cannot be checked: refused, not waved through.
-		expectError(t, a.validate(c.Token), http.StatusServiceUnavailable, sessiond.CodeStoreUnavailable)
-		expectError(t, a.do("POST", "/v1/sessions", `{"user_id":"bob"}`), http.StatusServiceUnavailable, sessiond.CodeStoreUnavailable)
+		expectError(t, a.validate(c.Token), http.StatusServiceUnavailable, sessionhttp.CodeStoreUnavailable)
+		expectError(t, a.do("POST", "/v1/sessions", `{"user_id":"bob"}`), http.StatusServiceUnavailable, sessionhttp.CodeStoreUnavailable)
 		// A request without a key needs no store to be refused.
 		expectError(t, a.do("POST", "/v1/sessions", `{"user_id":"bob"}`, withoutHeader("Authorization")), http.StatusUnauthorized, server.CodeUnauthorized)
 		expectLoggedOutage(t, a)
@@ -84,13 +85,13 @@ func TestStoreUnavailable(t *testing.T) {
 			{"GET", "/readyz", ""},
 		} {
 			t.Run(rt.method+" "+rt.path, func(t *testing.T) {
-				expectError(t, a.do(rt.method, rt.path, rt.body), http.StatusServiceUnavailable, sessiond.CodeStoreUnavailable)
+				expectError(t, a.do(rt.method, rt.path, rt.body), http.StatusServiceUnavailable, sessionhttp.CodeStoreUnavailable)
 			})
 		}
 		// What can be refused without the store still is, with its own code.
-		expectError(t, a.validate("sess_forged"), http.StatusUnauthorized, sessiond.CodeInvalidSession)
-		expectError(t, a.do("POST", "/v1/sessions", `{"user_id":""}`), http.StatusBadRequest, server.CodeInvalidRequest)
-		expectError(t, a.do("GET", "/v1/sessions/nope", ""), http.StatusNotFound, sessiond.CodeNotFound)
+		expectError(t, a.validate("sess_forged"), http.StatusUnauthorized, sessiond.ErrInvalidSession.Code)
+		expectError(t, a.do("POST", "/v1/sessions", `{"user_id":""}`), http.StatusBadRequest, sessiond.ErrInvalidRequest.Code)
+		expectError(t, a.do("GET", "/v1/sessions/nope", ""), http.StatusNotFound, sessiond.ErrNotFound.Code)
 		expectStatus(t, a.do("GET", "/healthz", ""), http.StatusOK)
 		expectLoggedOutage(t, a)
 	})

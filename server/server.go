@@ -2,7 +2,7 @@
 // *sessiond.Manager that services in any language call to create, validate,
 // rotate and revoke sessions, and to manage users.
 //
-//	h := server.New(server.Config{Manager: m, APIKeys: store})
+//	h := server.New(server.Options{Manager: m, APIKeys: store})
 //	http.ListenAndServe("127.0.0.1:7070", h)
 //
 // What it guarantees:
@@ -17,12 +17,20 @@
 //     fields, and ids are checked before any store call.
 //   - A store that cannot answer fails closed with 503 store_unavailable; the
 //     cause is logged, never shown to the client.
+//   - The API and the middleware (package sessionhttp) agree: one status
+//     table (sessionhttp.ErrorStatus) answers the domain's errors, and one
+//     credential parser (sessionhttp.TokenFrom) reads the token /v1/auth
+//     checks. The API adds only codes of its own (invalid_json,
+//     unauthorized, method_not_allowed, body_too_large, rate_limited,
+//     internal_error) and one-time tokens' (token_invalid, token_expired,
+//     token_used).
 //   - Tokens and API keys are never logged; the request log carries the
-//     session id (a SHA-256) and the API key's id instead.
+//     session id (stable for the session's life, and no credential) and the
+//     API key's id instead.
 //   - GET /metrics (Prometheus; labels are route patterns, never ids) and
 //     GET /openapi.json (the API's OpenAPI 3.1 document) need no API key:
 //     keep the listener internal, or serve the metrics on an internal one
-//     of their own (Config.Metrics).
+//     of their own (Options.Metrics).
 package server
 
 import (
@@ -35,22 +43,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sessiond/sessiond"
-	"github.com/sessiond/sessiond/assertion"
-	"github.com/sessiond/sessiond/onetime"
+	"github.com/sessiond/sessiond/server/assertion"
+	"github.com/sessiond/sessiond/server/onetime"
 )
 
-// Defaults for Config.
+// Defaults for Options.
 const (
 	DefaultMaxBodyBytes   = 1 << 20
 	DefaultRequestTimeout = 10 * time.Second
 )
 
-// Config wires the API to its manager and key store.
-type Config struct {
+// Options wire the API to its manager and key store.
+type Options struct {
+	// Manager is the session policy over the store. Its near cache, if it
+	// has one (package nearcache), has its counters exported as metrics.
 	Manager *sessiond.Manager
 	// APIKeys holds the keys that may call /v1; usually the same store as
 	// the manager's.
-	APIKeys sessiond.APIKeyStore
+	APIKeys APIKeyStore
 	// Logger receives one line per request and every store failure
 	// (default slog.Default()).
 	Logger *slog.Logger
@@ -69,7 +79,8 @@ type Config struct {
 	Metrics *prometheus.Registry
 
 	// CookieName is the session cookie GET /v1/auth reads (default
-	// DefaultCookieName); the Authorization: Bearer header is always read.
+	// sessionhttp.DefaultCookieName); the Authorization: Bearer header is
+	// always read.
 	CookieName string
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client that /v1/auth counts invalid tokens against (default none:
@@ -90,39 +101,39 @@ type Config struct {
 // server holds the handlers' shared state.
 type server struct {
 	m       *sessiond.Manager
-	keys    sessiond.APIKeyStore
+	keys    APIKeyStore
 	log     *slog.Logger
 	maxBody int64
 	mux     *routeMux
-	cfg     Config // for the routes that read more of it
+	opts    Options // for the routes that read more of it
 	metrics *metrics
 	auth    *forwardAuth
 }
 
 // New returns the API handler. It panics if Manager or APIKeys is nil, a
 // wiring mistake that must not reach production as an open API.
-func New(cfg Config) http.Handler {
-	h, _ := newServer(cfg)
+func New(opts Options) http.Handler {
+	h, _ := newServer(opts)
 	return h
 }
 
 // newServer returns the API handler and the server behind it, whose routes
 // the tests read.
-func newServer(cfg Config) (http.Handler, *server) {
-	if cfg.Manager == nil || cfg.APIKeys == nil {
-		panic("server: Config.Manager and Config.APIKeys are required")
+func newServer(opts Options) (http.Handler, *server) {
+	if opts.Manager == nil || opts.APIKeys == nil {
+		panic("server: Options.Manager and Options.APIKeys are required")
 	}
 	s := &server{
-		m:       cfg.Manager,
-		keys:    cfg.APIKeys,
-		log:     cmp.Or(cfg.Logger, slog.Default()),
-		maxBody: cmp.Or(cfg.MaxBodyBytes, DefaultMaxBodyBytes),
+		m:       opts.Manager,
+		keys:    opts.APIKeys,
+		log:     cmp.Or(opts.Logger, slog.Default()),
+		maxBody: cmp.Or(opts.MaxBodyBytes, DefaultMaxBodyBytes),
 		mux:     newRouteMux(),
-		cfg:     cfg,
-		metrics: newMetrics(cfg),
+		opts:    opts,
+		metrics: newMetrics(opts),
 	}
 	s.routes()
-	api := s.logRequests(s.countRequests(s.recoverPanics(withTimeout(cmp.Or(cfg.RequestTimeout, DefaultRequestTimeout), http.HandlerFunc(s.dispatch)))))
+	api := s.logRequests(s.countRequests(s.recoverPanics(withTimeout(cmp.Or(opts.RequestTimeout, DefaultRequestTimeout), http.HandlerFunc(s.dispatch)))))
 	// The forward-auth check runs once for every request a proxy guards, so
 	// it takes a short path: no request log line (the proxy logs the
 	// request; metrics still count it), no per-request timeout (its one
@@ -176,7 +187,7 @@ func (s *server) dispatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method "+r.Method+" is not allowed here")
 		return
 	}
-	writeError(w, http.StatusNotFound, sessiond.CodeNotFound, "no such route")
+	writeError(w, http.StatusNotFound, sessiond.ErrNotFound.Code, "no such route")
 }
 
 // discardWriter records the status and headers of a response nobody reads.

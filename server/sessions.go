@@ -21,12 +21,12 @@ type createRequest struct {
 // tokenResponse carries a token: it is shown once, to the caller that asked
 // for it, and never logged.
 type tokenResponse struct {
-	Token   string            `json:"token"`
-	Session *sessiond.Session `json:"session"`
+	Token   string      `json:"token"`
+	Session SessionJSON `json:"session"`
 }
 
 type sessionResponse struct {
-	Session *sessiond.Session `json:"session"`
+	Session SessionJSON `json:"session"`
 }
 
 // POST /v1/sessions
@@ -56,7 +56,7 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.sessionCreated()
 	noteSession(r, sess.ID)
-	writeJSON(w, http.StatusCreated, tokenResponse{token, sessionView(sess)})
+	writeJSON(w, http.StatusCreated, tokenResponse{token, NewSessionJSON(sess)})
 }
 
 type tokenRequest struct {
@@ -88,12 +88,13 @@ func (s *server) validateSession(w http.ResponseWriter, r *http.Request) {
 	}
 	noteSession(r, sess.ID)
 	writeJSON(w, http.StatusOK, struct {
-		Session *sessiond.Session `json:"session"`
-		User    userView          `json:"user"`
-	}{sessionView(sess), newUserView(user)})
+		Session SessionJSON `json:"session"`
+		User    userView    `json:"user"`
+	}{NewSessionJSON(sess), newUserView(user)})
 }
 
-// POST /v1/sessions/rotate
+// POST /v1/sessions/rotate gives the session a new token; the id stays
+// the same, and the old token is dead when the answer is sent.
 func (s *server) rotateSession(w http.ResponseWriter, r *http.Request) {
 	token, err := s.decodeToken(w, r)
 	if err != nil {
@@ -106,7 +107,7 @@ func (s *server) rotateSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	noteSession(r, sess.ID)
-	writeJSON(w, http.StatusOK, tokenResponse{newToken, sessionView(sess)})
+	writeJSON(w, http.StatusOK, tokenResponse{newToken, NewSessionJSON(sess)})
 }
 
 // POST /v1/sessions/revoke
@@ -120,27 +121,28 @@ func (s *server) revokeSession(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	// The log line carries no session id here: the API does not take the
+	// token apart, and a revoked session cannot be read back.
 	s.metrics.sessionsRevoked(1)
-	noteSession(r, sessiond.SessionID(token))
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // GET /v1/sessions/{id}
 func (s *server) getSession(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	sess, err := s.m.Get(r.Context(), id)
+	sess, err := s.m.GetSession(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	noteSession(r, id)
-	writeJSON(w, http.StatusOK, sessionResponse{sessionView(sess)})
+	writeJSON(w, http.StatusOK, sessionResponse{NewSessionJSON(sess)})
 }
 
 // DELETE /v1/sessions/{id}
 func (s *server) deleteSession(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := s.m.RevokeID(r.Context(), id); err != nil {
+	if err := s.m.RevokeSession(r.Context(), id); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -153,17 +155,13 @@ func (s *server) deleteSession(w http.ResponseWriter, r *http.Request) {
 // atomically: concurrent patches never lose each other's changes.
 func (s *server) patchSessionData(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !sessiond.ValidSessionID(id) {
-		s.fail(w, r, sessiond.ErrNotFound)
-		return
-	}
 	patch, err := s.readBody(w, r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	if !json.Valid(patch) {
-		s.fail(w, r, badRequest(CodeInvalidJSON, "the request body is not valid JSON"))
+		s.fail(w, r, invalidJSON("the request body is not valid JSON"))
 		return
 	}
 	sess, err := s.m.PatchData(r.Context(), id, patch)
@@ -172,5 +170,5 @@ func (s *server) patchSessionData(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	noteSession(r, id)
-	writeJSON(w, http.StatusOK, sessionResponse{sessionView(sess)})
+	writeJSON(w, http.StatusOK, sessionResponse{NewSessionJSON(sess)})
 }

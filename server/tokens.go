@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond"
-	"github.com/sessiond/sessiond/onetime"
+	"github.com/sessiond/sessiond/server/onetime"
 )
 
 // One-time tokens (PASETO v4.public, package onetime): short-lived and
@@ -39,7 +39,7 @@ func (s *server) issueToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	token, expires, err := s.cfg.Tokens.Issue(onetime.Request{
+	token, expires, err := s.opts.Tokens.Issue(onetime.Request{
 		Purpose:   req.Purpose,
 		Subject:   req.Subject,
 		Audience:  req.Audience,
@@ -74,15 +74,15 @@ func (s *server) verifyToken(w http.ResponseWriter, r *http.Request) {
 	}
 	// A purpose that no token can carry is a mistake of the caller, not a
 	// token that fails to match.
-	if !sessiond.ValidName(req.Purpose, 64) {
-		s.fail(w, r, badRequest(CodeInvalidRequest, "purpose must be 1-64 characters of letters, digits and _.:-"))
+	if err := onetime.CheckPurpose(req.Purpose); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	if len(req.Audience) > onetime.MaxFieldLen {
-		s.fail(w, r, badRequest(CodeInvalidRequest, fmt.Sprintf("audience is longer than %d bytes", onetime.MaxFieldLen)))
+		s.fail(w, r, invalidRequest(fmt.Sprintf("audience is longer than %d bytes", onetime.MaxFieldLen)))
 		return
 	}
-	redeemed, err := s.cfg.Tokens.Verify(r.Context(), req.Token, req.Purpose, req.Audience)
+	redeemed, err := s.opts.Tokens.Verify(r.Context(), req.Token, req.Purpose, req.Audience)
 	if err != nil {
 		s.failToken(w, r, err)
 		return
@@ -92,12 +92,19 @@ func (s *server) verifyToken(w http.ResponseWriter, r *http.Request) {
 
 // failToken answers a refused token with 401 token_invalid or
 // token_expired; a reused one is 409 token_used, and a ledger that cannot
-// answer 503, as for every other route.
+// answer 503, as for every other route. These codes are onetime's, not the
+// session table's (sessionhttp.ErrorStatus), so they are answered here.
 func (s *server) failToken(w http.ResponseWriter, r *http.Request, err error) {
-	var de *sessiond.Error
-	if errors.As(err, &de) && (de.Code == onetime.CodeTokenInvalid || de.Code == onetime.CodeTokenExpired) {
-		writeError(w, http.StatusUnauthorized, de.Code, de.Message)
-		return
+	var e *sessiond.Error
+	if errors.As(err, &e) {
+		switch e.Code {
+		case onetime.ErrInvalid.Code, onetime.ErrExpired.Code:
+			writeError(w, http.StatusUnauthorized, e.Code, e.Message)
+			return
+		case onetime.ErrTokenUsed.Code:
+			writeError(w, http.StatusConflict, e.Code, e.Message)
+			return
+		}
 	}
 	s.fail(w, r, err)
 }
@@ -111,5 +118,5 @@ const tokenKeysMaxAge = time.Minute
 func (s *server) tokenPublicKeys(w http.ResponseWriter, r *http.Request) {
 	writePublicJSON(w, struct {
 		Keys []onetime.PublicKey `json:"keys"`
-	}{s.cfg.Tokens.PublicKeys()}, tokenKeysMaxAge)
+	}{s.opts.Tokens.PublicKeys()}, tokenKeysMaxAge)
 }

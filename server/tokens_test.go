@@ -12,9 +12,9 @@ import (
 	"aidanwoods.dev/go-paseto"
 
 	"github.com/sessiond/sessiond"
-	"github.com/sessiond/sessiond/memory"
-	"github.com/sessiond/sessiond/onetime"
 	"github.com/sessiond/sessiond/server"
+	"github.com/sessiond/sessiond/server/onetime"
+	"github.com/sessiond/sessiond/stores/memory"
 )
 
 // newTokensAPI serves the API with one-time tokens over a memory store,
@@ -26,7 +26,7 @@ func newTokensAPI(t *testing.T) *api {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newConfiguredAPI(t, store, server.Config{Tokens: issuer})
+	return newConfiguredAPI(t, store, server.Options{Tokens: issuer})
 }
 
 type issued struct {
@@ -73,7 +73,7 @@ func TestOneTimeToken(t *testing.T) {
 		t.Errorf("redeemed %+v", r)
 	}
 	// Single-use unless told otherwise: the second redemption is refused.
-	expectError(t, a.verify(tok.Token, "password-reset", ""), http.StatusConflict, sessiond.CodeTokenUsed)
+	expectError(t, a.verify(tok.Token, "password-reset", ""), http.StatusConflict, onetime.CodeTokenUsed)
 }
 
 func TestOneTimeTokenReusable(t *testing.T) {
@@ -162,33 +162,33 @@ func TestOneTimeTokenBadInput(t *testing.T) {
 		status     int
 		code       string
 	}{
-		"no purpose":            {"/v1/tokens", `{"subject":"s"}`, 400, server.CodeInvalidRequest},
-		"bad purpose":           {"/v1/tokens", `{"purpose":"reset password","subject":"s"}`, 400, server.CodeInvalidRequest},
-		"long purpose":          {"/v1/tokens", `{"purpose":"` + strings.Repeat("p", 65) + `","subject":"s"}`, 400, server.CodeInvalidRequest},
-		"no subject":            {"/v1/tokens", `{"purpose":"p"}`, 400, server.CodeInvalidRequest},
-		"long subject":          {"/v1/tokens", `{"purpose":"p","subject":"` + strings.Repeat("s", 257) + `"}`, 400, server.CodeInvalidRequest},
-		"long audience":         {"/v1/tokens", `{"purpose":"p","subject":"s","audience":"` + strings.Repeat("a", 257) + `"}`, 400, server.CodeInvalidRequest},
-		"ttl over a day":        {"/v1/tokens", `{"purpose":"p","subject":"s","ttl":"25h"}`, 400, server.CodeInvalidRequest},
-		"ttl under a second":    {"/v1/tokens", `{"purpose":"p","subject":"s","ttl":"10ms"}`, 400, server.CodeInvalidRequest},
-		"zero ttl":              {"/v1/tokens", `{"purpose":"p","subject":"s","ttl":"0s"}`, 400, server.CodeInvalidRequest},
-		"ttl not a duration":    {"/v1/tokens", `{"purpose":"p","subject":"s","ttl":"soon"}`, 400, server.CodeInvalidRequest},
-		"ttl a number":          {"/v1/tokens", `{"purpose":"p","subject":"s","ttl":300}`, 400, server.CodeInvalidRequest},
-		"claims an array":       {"/v1/tokens", `{"purpose":"p","subject":"s","claims":[1]}`, 400, server.CodeInvalidRequest},
-		"claims too large":      {"/v1/tokens", `{"purpose":"p","subject":"s","claims":` + bigClaims + `}`, 400, server.CodeInvalidRequest},
-		"single_use a string":   {"/v1/tokens", `{"purpose":"p","subject":"s","single_use":"yes"}`, 400, server.CodeInvalidRequest},
-		"unknown field":         {"/v1/tokens", `{"purpose":"p","subject":"s","sub":"x"}`, 400, server.CodeInvalidRequest},
+		"no purpose":            {"/v1/tokens", `{"subject":"s"}`, 400, sessiond.ErrInvalidRequest.Code},
+		"bad purpose":           {"/v1/tokens", `{"purpose":"reset password","subject":"s"}`, 400, sessiond.ErrInvalidRequest.Code},
+		"long purpose":          {"/v1/tokens", `{"purpose":"` + strings.Repeat("p", 65) + `","subject":"s"}`, 400, sessiond.ErrInvalidRequest.Code},
+		"no subject":            {"/v1/tokens", `{"purpose":"p"}`, 400, sessiond.ErrInvalidRequest.Code},
+		"long subject":          {"/v1/tokens", `{"purpose":"p","subject":"` + strings.Repeat("s", 257) + `"}`, 400, sessiond.ErrInvalidRequest.Code},
+		"long audience":         {"/v1/tokens", `{"purpose":"p","subject":"s","audience":"` + strings.Repeat("a", 257) + `"}`, 400, sessiond.ErrInvalidRequest.Code},
+		"ttl over a day":        {"/v1/tokens", `{"purpose":"p","subject":"s","ttl":"25h"}`, 400, sessiond.ErrInvalidRequest.Code},
+		"ttl under a second":    {"/v1/tokens", `{"purpose":"p","subject":"s","ttl":"10ms"}`, 400, sessiond.ErrInvalidRequest.Code},
+		"zero ttl":              {"/v1/tokens", `{"purpose":"p","subject":"s","ttl":"0s"}`, 400, sessiond.ErrInvalidRequest.Code},
+		"ttl not a duration":    {"/v1/tokens", `{"purpose":"p","subject":"s","ttl":"soon"}`, 400, sessiond.ErrInvalidRequest.Code},
+		"ttl a number":          {"/v1/tokens", `{"purpose":"p","subject":"s","ttl":300}`, 400, sessiond.ErrInvalidRequest.Code},
+		"claims an array":       {"/v1/tokens", `{"purpose":"p","subject":"s","claims":[1]}`, 400, sessiond.ErrInvalidRequest.Code},
+		"claims too large":      {"/v1/tokens", `{"purpose":"p","subject":"s","claims":` + bigClaims + `}`, 400, sessiond.ErrInvalidRequest.Code},
+		"single_use a string":   {"/v1/tokens", `{"purpose":"p","subject":"s","single_use":"yes"}`, 400, sessiond.ErrInvalidRequest.Code},
+		"unknown field":         {"/v1/tokens", `{"purpose":"p","subject":"s","sub":"x"}`, 400, sessiond.ErrInvalidRequest.Code},
 		"not UTF-8":             {"/v1/tokens", "{\"purpose\":\"p\",\"subject\":\"\xff\"}", 400, server.CodeInvalidJSON},
 		"not JSON":              {"/v1/tokens", `purpose=p`, 400, server.CodeInvalidJSON},
 		"empty body":            {"/v1/tokens", ``, 400, server.CodeInvalidJSON},
 		"trailing data":         {"/v1/tokens", `{"purpose":"p","subject":"s"}{}`, 400, server.CodeInvalidJSON},
 		"body too large":        {"/v1/tokens", `{"purpose":"p","subject":"` + strings.Repeat("s", 2<<20) + `"}`, 413, server.CodeBodyTooLarge},
-		"verify no purpose":     {"/v1/tokens/verify", `{"token":"v4.public.x"}`, 400, server.CodeInvalidRequest},
-		"verify bad purpose":    {"/v1/tokens/verify", `{"token":"v4.public.x","purpose":"a b"}`, 400, server.CodeInvalidRequest},
-		"verify long audience":  {"/v1/tokens/verify", `{"token":"v4.public.x","purpose":"p","audience":"` + strings.Repeat("a", 257) + `"}`, 400, server.CodeInvalidRequest},
-		"verify token a number": {"/v1/tokens/verify", `{"token":1,"purpose":"p"}`, 400, server.CodeInvalidRequest},
-		"verify unknown field":  {"/v1/tokens/verify", `{"token":"x","purpose":"p","single_use":true}`, 400, server.CodeInvalidRequest},
+		"verify no purpose":     {"/v1/tokens/verify", `{"token":"v4.public.x"}`, 400, sessiond.ErrInvalidRequest.Code},
+		"verify bad purpose":    {"/v1/tokens/verify", `{"token":"v4.public.x","purpose":"a b"}`, 400, sessiond.ErrInvalidRequest.Code},
+		"verify long audience":  {"/v1/tokens/verify", `{"token":"v4.public.x","purpose":"p","audience":"` + strings.Repeat("a", 257) + `"}`, 400, sessiond.ErrInvalidRequest.Code},
+		"verify token a number": {"/v1/tokens/verify", `{"token":1,"purpose":"p"}`, 400, sessiond.ErrInvalidRequest.Code},
+		"verify unknown field":  {"/v1/tokens/verify", `{"token":"x","purpose":"p","single_use":true}`, 400, sessiond.ErrInvalidRequest.Code},
 		"verify not UTF-8":      {"/v1/tokens/verify", "{\"token\":\"\xfe\",\"purpose\":\"p\"}", 400, server.CodeInvalidJSON},
-		"verify an array":       {"/v1/tokens/verify", `[]`, 400, server.CodeInvalidRequest},
+		"verify an array":       {"/v1/tokens/verify", `[]`, 400, sessiond.ErrInvalidRequest.Code},
 		"public keys by POST":   {"/v1/tokens/public-keys", `{}`, 405, server.CodeMethodNotAllowed},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -247,6 +247,6 @@ func TestOneTimeTokenPublicKeys(t *testing.T) {
 // Without an issuer the token routes do not exist.
 func TestNoOneTimeTokens(t *testing.T) {
 	a := newMemoryAPI(t)
-	expectError(t, a.do("POST", "/v1/tokens", `{"purpose":"p","subject":"s"}`), http.StatusNotFound, sessiond.CodeNotFound)
-	expectError(t, a.do("GET", "/v1/tokens/public-keys", ""), http.StatusNotFound, sessiond.CodeNotFound)
+	expectError(t, a.do("POST", "/v1/tokens", `{"purpose":"p","subject":"s"}`), http.StatusNotFound, sessiond.ErrNotFound.Code)
+	expectError(t, a.do("GET", "/v1/tokens/public-keys", ""), http.StatusNotFound, sessiond.ErrNotFound.Code)
 }

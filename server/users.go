@@ -7,40 +7,27 @@ import (
 	"github.com/sessiond/sessiond"
 )
 
-// userID returns the {user_id} path parameter, checked like any user id
-// (PathValue has already unescaped it, so %FF arrives as a raw byte and is
-// refused as invalid UTF-8).
-func userID(r *http.Request) (string, error) {
-	id := r.PathValue("user_id")
-	return id, sessiond.ValidateUserID(id)
-}
+// The {user_id} path parameter is handed to the manager as it is (PathValue
+// has already unescaped it, so %FF arrives as a raw byte): the manager
+// checks every user id before a store sees it, and refuses a bad one with
+// invalid_request.
 
 // GET /v1/users/{user_id}/sessions
 func (s *server) listUserSessions(w http.ResponseWriter, r *http.Request) {
-	id, err := userID(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	list, err := s.m.ListUser(r.Context(), id)
+	list, err := s.m.ListUserSessions(r.Context(), r.PathValue("user_id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {
-		Sessions []*sessiond.Session `json:"sessions"`
+		Sessions []SessionJSON `json:"sessions"`
 	}{sessionViews(list)})
 }
 
 // DELETE /v1/users/{user_id}/sessions[?except={session_id}] logs a user out
 // everywhere, or everywhere but one device.
 func (s *server) revokeUserSessions(w http.ResponseWriter, r *http.Request) {
-	id, err := userID(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	n, err := s.m.RevokeUser(r.Context(), id, r.URL.Query().Get("except"))
+	n, err := s.m.RevokeUserSessions(r.Context(), r.PathValue("user_id"), r.URL.Query().Get("except"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -53,12 +40,7 @@ func (s *server) revokeUserSessions(w http.ResponseWriter, r *http.Request) {
 
 // GET /v1/users/{user_id}
 func (s *server) getUser(w http.ResponseWriter, r *http.Request) {
-	id, err := userID(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	u, err := s.m.User(r.Context(), id)
+	u, err := s.m.GetUser(r.Context(), r.PathValue("user_id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -78,19 +60,14 @@ type putUserRequest struct {
 // PUT /v1/users/{user_id}. Banning revokes every session of the user in the
 // same store step; the answer says how many.
 func (s *server) putUser(w http.ResponseWriter, r *http.Request) {
-	id, err := userID(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+	id := r.PathValue("user_id")
 	var req putUserRequest
 	if err := s.decode(w, r, &req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	revoked, err := s.m.PutUser(r.Context(), &sessiond.User{
-		ID: id, Status: req.Status, Roles: req.Roles, Attributes: optionalObject(req.Attributes),
-	})
+	u := sessiond.User{ID: id, Status: req.Status}.WithRoles(req.Roles...).WithAttributes(optionalObject(req.Attributes))
+	revoked, err := s.m.PutUser(r.Context(), u)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -98,8 +75,7 @@ func (s *server) putUser(w http.ResponseWriter, r *http.Request) {
 	s.metrics.sessionsRevoked(revoked)
 	// Read the record back rather than echo the request: the answer shows
 	// what the store holds, normalised, with its update time.
-	u, err := s.m.User(r.Context(), id)
-	if err != nil {
+	if u, err = s.m.GetUser(r.Context(), id); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -7,19 +7,60 @@ import (
 	"github.com/sessiond/sessiond"
 )
 
-// sessionView renders a session exactly as sessiond.Session's JSON tags say,
-// with data always an object.
-func sessionView(s *sessiond.Session) *sessiond.Session {
-	if len(s.Data) == 0 {
-		s.Data = json.RawMessage("{}")
-	}
-	return s
+// The JSON views of the records. Records are values without JSON tags (the
+// library does not decide how an API spells them); the API builds these
+// views from them, so nothing a handler renders can reach back into a
+// record another request sees.
+
+// SessionJSON is a session as the API shows it: the session JSON of the
+// specification. The credential (generation, secret hash) is never part of
+// it; the id is safe to show, as it does not let anyone use the session.
+type SessionJSON struct {
+	ID string `json:"id"`
+	// UserID is null for a guest session.
+	UserID        *string    `json:"user_id"`
+	CreatedAt     time.Time  `json:"created_at"`
+	AuthTime      time.Time  `json:"auth_time"`
+	LastSeenAt    time.Time  `json:"last_seen_at"`
+	ExpiresAt     time.Time  `json:"expires_at"`
+	IdleExpiresAt time.Time  `json:"idle_expires_at"`
+	Client        ClientJSON `json:"client"`
+	// Data is the session's data, a JSON object.
+	Data    json.RawMessage `json:"data"`
+	Version int64           `json:"version"`
 }
 
-func sessionViews(list []*sessiond.Session) []*sessiond.Session {
-	out := make([]*sessiond.Session, 0, len(list))
+// ClientJSON is the device a session was created from.
+type ClientJSON struct {
+	IP        string `json:"ip"`
+	UserAgent string `json:"user_agent"`
+}
+
+// NewSessionJSON builds the view of s. `sessiond sessions list` prints the
+// same view, one per line.
+func NewSessionJSON(s sessiond.Session) SessionJSON {
+	v := SessionJSON{
+		ID:            s.ID,
+		CreatedAt:     s.CreatedAt,
+		AuthTime:      s.AuthTime,
+		LastSeenAt:    s.LastSeenAt,
+		ExpiresAt:     s.ExpiresAt,
+		IdleExpiresAt: s.IdleExpiresAt,
+		Client:        ClientJSON{IP: s.Client.IP, UserAgent: s.Client.UserAgent},
+		Data:          s.Data(),
+		Version:       s.Version,
+	}
+	if !s.Guest() {
+		id := s.UserID
+		v.UserID = &id
+	}
+	return v
+}
+
+func sessionViews(list []sessiond.Session) []SessionJSON {
+	out := make([]SessionJSON, 0, len(list))
 	for _, s := range list {
-		out = append(out, sessionView(s))
+		out = append(out, NewSessionJSON(s))
 	}
 	return out
 }
@@ -35,13 +76,6 @@ type userView struct {
 	UpdatedAt  time.Time           `json:"updated_at,omitzero"`
 }
 
-func newUserView(u *sessiond.User) userView {
-	v := userView{ID: u.ID, Status: u.Status, Roles: u.Roles, Attributes: u.Attributes, UpdatedAt: u.UpdatedAt}
-	if v.Roles == nil {
-		v.Roles = []string{}
-	}
-	if len(v.Attributes) == 0 {
-		v.Attributes = json.RawMessage("{}")
-	}
-	return v
+func newUserView(u sessiond.User) userView {
+	return userView{ID: u.ID, Status: u.Status, Roles: u.Roles(), Attributes: u.Attributes(), UpdatedAt: u.UpdatedAt}
 }

@@ -9,7 +9,7 @@ import (
 // setCookie hands the client a new token. Cache-Control: no-store keeps the
 // response, and with it the Set-Cookie header, out of every cache (OWASP:
 // a cached Set-Cookie would hand one user's session to the next).
-func (s *Sessions) setCookie(w http.ResponseWriter, token string, sess *sessiond.Session) {
+func (s *Sessions) setCookie(w http.ResponseWriter, token string, sess sessiond.Session) {
 	c := s.cookie
 	c.Value = token
 	if s.opts.Persistent {

@@ -2,19 +2,20 @@ package sessionhttp_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 
 	"github.com/sessiond/sessiond"
-	"github.com/sessiond/sessiond/memory"
 	"github.com/sessiond/sessiond/sessionhttp"
+	"github.com/sessiond/sessiond/stores/memory"
 )
 
-// newManager returns a Manager on an in-memory store. A real program loads
-// its secret from the environment (sessiond.ParseSecrets) and opens a
-// persistent store.
+// newManager returns a Manager on an in-memory store. A real program takes
+// its key (32 random bytes or more) from its secret store or environment,
+// and opens a persistent store: see examples/minimal.
 func newManager() *sessiond.Manager {
 	keys, err := sessiond.NewKeyring([]byte("example secret: at least 32 bytes"))
 	if err != nil {
@@ -79,7 +80,7 @@ func ExampleSessions_Login() {
 	})
 	mux.HandleFunc("GET /whoami", func(w http.ResponseWriter, r *http.Request) {
 		if session, _, ok := sessionhttp.FromContext(r.Context()); ok {
-			fmt.Fprintf(w, "%s %s", session.UserID, session.Data)
+			fmt.Fprintf(w, "%s %s", session.UserID, session.Data())
 			return
 		}
 		fmt.Fprint(w, "anonymous")
@@ -103,28 +104,29 @@ func ExampleSessions_Login() {
 	// anonymous
 }
 
-// Patch merges a JSON object into the session's data (RFC 7396), atomically:
-// concurrent requests adding to one cart never lose each other's items.
-func ExampleSessions_Patch() {
+// PatchData merges a JSON object into the session's data (RFC 7396),
+// atomically: concurrent requests adding to one cart never lose each
+// other's items.
+func ExampleSessions_PatchData() {
 	manager := newManager()
 	sessions := sessionhttp.New(manager, sessionhttp.Options{})
 	mux := http.NewServeMux()
 	mux.Handle("POST /cart/add", sessions.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		patch := fmt.Appendf(nil, `{"cart":{%q:1}}`, r.FormValue("product"))
-		session, err := sessions.Patch(r, patch)
+		session, err := sessions.PatchData(r, patch)
 		if err != nil {
 			sessions.Error(w, r, err)
 			return
 		}
-		fmt.Fprintf(w, "%s", session.Data)
+		fmt.Fprintf(w, "%s", session.Data())
 	})))
 	mux.Handle("POST /cart/clear", sessions.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		session, err := sessions.Patch(r, []byte(`{"cart":null}`))
+		session, err := sessions.PatchData(r, []byte(`{"cart":null}`))
 		if err != nil {
 			sessions.Error(w, r, err)
 			return
 		}
-		fmt.Fprintf(w, "%s", session.Data)
+		fmt.Fprintf(w, "%s", session.Data())
 	})))
 	handler := sessions.Handler(mux)
 
@@ -154,14 +156,107 @@ func ExampleSessions_RequireRole() {
 	handler := sessions.Handler(mux)
 
 	ctx := context.Background()
-	token, _, _ := manager.Create(ctx, sessiond.NewSession{UserID: "bob"})
+	token, _, err := manager.Create(ctx, sessiond.NewSession{UserID: "bob"})
+	if err != nil {
+		panic(err)
+	}
 	cookie := &http.Cookie{Name: sessionhttp.DefaultCookieName, Value: token}
 	fmt.Println(send(handler, "GET", "/admin", cookie).StatusCode)
-	manager.PutUser(ctx, &sessiond.User{ID: "bob", Status: sessiond.UserActive, Roles: []string{"admin"}})
+	bob := sessiond.User{ID: "bob", Status: sessiond.UserActive}.WithRoles("admin")
+	if _, err := manager.PutUser(ctx, bob); err != nil {
+		panic(err)
+	}
 	fmt.Println(send(handler, "GET", "/admin", cookie).StatusCode)
 	// Output:
 	// 403
 	// 200
+}
+
+// Rotate gives the session a new token when the user's privileges change:
+// the session keeps its id (a "this device" marker or an audit trail keeps
+// track of it) and the old cookie is refused from then on.
+func ExampleSessions_Rotate() {
+	sessions := sessionhttp.New(newManager(), sessionhttp.Options{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := sessions.Login(w, r, "alice", nil); err != nil {
+			sessions.Error(w, r, err)
+		}
+	})
+	mux.Handle("POST /sudo", sessions.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Check the password again, raise the privilege, then:
+		if err := sessions.Rotate(w, r); err != nil {
+			sessions.Error(w, r, err)
+		}
+	})))
+	mux.Handle("GET /id", sessions.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		session, _, _ := sessionhttp.FromContext(r.Context())
+		fmt.Fprint(w, session.ID)
+	})))
+	handler := sessions.Handler(mux)
+
+	before := send(handler, "POST", "/login", nil).Cookies()[0]
+	id := body(send(handler, "GET", "/id", before))
+	after := send(handler, "POST", "/sudo", before).Cookies()[0]
+	fmt.Println(after.Value != before.Value)
+	fmt.Println(body(send(handler, "GET", "/id", after)) == id)
+	fmt.Println(send(handler, "GET", "/id", before).StatusCode)
+	// Output:
+	// true
+	// true
+	// 401
+}
+
+// What FromContext returns is the handler's own copy: editing it grants
+// nothing and changes nothing that the next request sees.
+func ExampleFromContext() {
+	manager := newManager()
+	sessions := sessionhttp.New(manager, sessionhttp.Options{})
+	handler := sessions.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		session, user, ok := sessionhttp.FromContext(r.Context())
+		if !ok {
+			http.Error(w, "sign in first", http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprintf(w, "%s %v %v %s\n", user.ID, user.Roles(), user.HasRole("admin"), session.Data())
+		roles := user.Roles()
+		roles = append(roles[:0], "admin") // edits a copy
+		session.UserID = "root"            // likewise
+	}))
+
+	token, _, err := manager.Create(context.Background(), sessiond.NewSession{UserID: "carol", Data: []byte(`{"theme":"dark"}`)})
+	if err != nil {
+		panic(err)
+	}
+	cookie := &http.Cookie{Name: sessionhttp.DefaultCookieName, Value: token}
+	fmt.Print(body(send(handler, "GET", "/", cookie)))
+	fmt.Print(body(send(handler, "GET", "/", cookie)))
+	// Output:
+	// carol [] false {"theme":"dark"}
+	// carol [] false {"theme":"dark"}
+}
+
+// TokenFrom is the credential parser Handler uses: a bearer header wins
+// over the cookie, and an empty one is no credential.
+func ExampleTokenFrom() {
+	r := httptest.NewRequest("GET", "/", nil)
+	r.AddCookie(&http.Cookie{Name: sessionhttp.DefaultCookieName, Value: "sess_from_cookie"})
+	fmt.Println(sessionhttp.TokenFrom(r, sessionhttp.DefaultCookieName))
+	r.Header.Set("Authorization", "Bearer sess_from_header")
+	fmt.Println(sessionhttp.TokenFrom(r, sessionhttp.DefaultCookieName))
+	// Output:
+	// sess_from_cookie false
+	// sess_from_header true
+}
+
+// ErrorStatus is the status table Sessions.Error answers with; anything
+// that is not a sessiond domain error fails closed.
+func ExampleErrorStatus() {
+	fmt.Println(sessionhttp.ErrorStatus(sessiond.ErrUserBanned))
+	fmt.Println(sessionhttp.ErrorStatus(errors.New("redis: i/o timeout")))
+	// Output:
+	// 403 user_banned the user is banned
+	// 503 store_unavailable the session store is unavailable
 }
 
 func body(resp *http.Response) string {

@@ -1,6 +1,7 @@
 package sessionhttp
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -11,41 +12,39 @@ import (
 // Login signs userID in: it revokes the session the request carried, if any,
 // creates a new session with data (nil means {}) recording the client's IP
 // and user agent, and sets the cookie. Call it after checking the user's
-// credentials.
+// credentials. It returns the new session; FromContext returns it too for
+// the rest of the request.
 //
-// The new session always gets a fresh token, so a token planted in the
-// browser before login (session fixation) never becomes authenticated; the
-// pre-login session is revoked so that it cannot linger either (OWASP:
-// renew the session id on authentication). Copy anything worth keeping (an
-// anonymous cart, say) from it into data first.
+// The new session always gets a new id and a fresh token, so a token
+// planted in the browser before login (session fixation) never becomes
+// authenticated; the pre-login session is revoked so that it cannot linger
+// either (OWASP: renew the session id on authentication). Copy anything
+// worth keeping (an anonymous cart, say) from it into data first.
 //
 // The token travels only in the cookie. API clients that hold a bearer
 // token instead get theirs from Manager.Create, in the response body.
 //
 // Errors are sessiond domain errors (invalid user id, ErrUserBanned) or a
 // store failure; Sessions.Error answers any of them.
-func (s *Sessions) Login(w http.ResponseWriter, r *http.Request, userID string, data json.RawMessage) (*sessiond.Session, error) {
+func (s *Sessions) Login(w http.ResponseWriter, r *http.Request, userID string, data json.RawMessage) (sessiond.Session, error) {
 	st, err := stateOf(r)
 	if err != nil {
-		return nil, err
+		return sessiond.Session{}, err
 	}
 	ctx := r.Context()
-	user, err := s.m.User(ctx, userID)
+	user, err := s.m.GetUser(ctx, userID)
 	if err != nil {
-		return nil, err
+		return sessiond.Session{}, err
 	}
-	if st.session != nil {
-		if err := s.m.Revoke(ctx, st.token); err != nil {
-			return nil, err
-		}
-		st.session, st.user = nil, nil
+	if err := s.revoke(ctx, st); err != nil {
+		return sessiond.Session{}, err
 	}
 	token, sess, err := s.m.Create(ctx, sessiond.NewSession{UserID: userID, Data: data, Client: s.client(r)})
 	if err != nil {
-		return nil, err
+		return sessiond.Session{}, err
 	}
 	s.setCookie(w, token, sess)
-	*st = state{token: token, source: fromCookie, session: sess, user: user}
+	*st = state{token: token, live: true, session: sess, user: user}
 	return sess, nil
 }
 
@@ -60,35 +59,53 @@ func (s *Sessions) Logout(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if st.session != nil {
-		if err := s.m.Revoke(r.Context(), st.token); err != nil {
-			return err
-		}
+	if err := s.revoke(r.Context(), st); err != nil {
+		return err
 	}
 	s.clearCookie(w)
+	return nil
+}
+
+// revoke ends the request's session, if it has one, and leaves the request
+// anonymous. The session is revoked by its id: the token proved possession
+// when Handler validated it, and ending a session is never a privilege, so
+// a token rotated away by a concurrent request (another tab changing the
+// password) still signs this device out instead of failing.
+func (s *Sessions) revoke(ctx context.Context, st *state) error {
+	if st.live {
+		err := s.m.RevokeSession(ctx, st.session.ID)
+		if err != nil && !errors.Is(err, sessiond.ErrNotFound) { // not found: gone already
+			return err // the store could not answer: the session may live on
+		}
+	}
 	*st = state{}
 	return nil
 }
 
-// errRenewBearer: Renew delivers the new token in a cookie, which a bearer
-// client would not read; it would be left holding a dead token.
-var errRenewBearer = errors.New("sessionhttp: Renew needs a cookie session; rotate bearer tokens with Manager.Rotate and return the new token")
+// errRotateBearer: Rotate delivers the new token in a cookie, which a bearer
+// client would not read; it would be left holding a dead token. It is the
+// client's request that does not fit (400 invalid_request), not an outage.
+var errRotateBearer = &sessiond.Error{
+	Code:    sessiond.ErrInvalidRequest.Code,
+	Message: "a bearer token is rotated with Manager.Rotate, which returns the new token; Sessions.Rotate sets a cookie",
+}
 
-// Renew rotates the request's session to a new token and sets the cookie:
-// call it when the user's privileges change (OWASP: renew the session id
-// after any privilege level change). The old token stops working at once;
-// data and creation time are kept. Without a session it returns
-// sessiond.ErrInvalidSession.
-func (s *Sessions) Renew(w http.ResponseWriter, r *http.Request) error {
+// Rotate gives the request's session a new token and sets the cookie: call
+// it when the user's privileges change (OWASP: renew the session id after
+// any privilege level change). The old token stops working at once; the
+// session keeps its id, data, creation and auth time. Without a session it
+// returns sessiond.ErrInvalidSession; for a request authenticated by a
+// bearer header, an ErrInvalidRequest.
+func (s *Sessions) Rotate(w http.ResponseWriter, r *http.Request) error {
 	st, err := stateOf(r)
 	if err != nil {
 		return err
 	}
-	if st.session == nil {
+	if !st.live {
 		return sessiond.ErrInvalidSession
 	}
-	if st.source == fromBearer {
-		return errRenewBearer
+	if st.bearer {
+		return errRotateBearer
 	}
 	token, sess, err := s.m.Rotate(r.Context(), st.token)
 	if err != nil {

@@ -22,8 +22,10 @@ func (s *Sessions) Require(next http.Handler) http.Handler {
 
 // RequireRole is Require plus a role check: a signed-in user without role
 // gets 403 forbidden. The roles are those of the user record read with the
-// session on this very request, so granting or withdrawing a role
-// (Manager.PutUser) takes effect on the user's next request.
+// session on this very request (or the near cache, which PutUser
+// invalidates), so granting or withdrawing a role (Manager.PutUser) takes
+// effect on the user's next request. A handler cannot grant itself one:
+// what FromContext hands out is a copy.
 func (s *Sessions) RequireRole(role string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, user, ok := FromContext(r.Context())
@@ -46,5 +48,5 @@ func (s *Sessions) unauthenticated(w http.ResponseWriter, r *http.Request) {
 	}
 	// RFC 9110 requires a challenge with every 401.
 	w.Header().Set("WWW-Authenticate", "Bearer")
-	writeError(w, http.StatusUnauthorized, sessiond.CodeInvalidSession, "sign in first")
+	writeError(w, http.StatusUnauthorized, sessiond.ErrInvalidSession.Code, "sign in first")
 }

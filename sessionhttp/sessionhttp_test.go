@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond"
-	"github.com/sessiond/sessiond/memory"
 	"github.com/sessiond/sessiond/sessionhttp"
-	"github.com/sessiond/sessiond/sqlite"
+	"github.com/sessiond/sessiond/stores/memory"
+	"github.com/sessiond/sessiond/stores/sqlite"
 )
 
 // app is a small application on Sessions, exercised through its handler the
@@ -49,8 +49,8 @@ func newApp(t *testing.T, store sessiond.Store, cfg sessiond.Config, o sessionht
 			s.Error(w, r, err)
 		}
 	})
-	mux.HandleFunc("POST /renew", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.Renew(w, r); err != nil {
+	mux.HandleFunc("POST /rotate", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Rotate(w, r); err != nil {
 			s.Error(w, r, err)
 		}
 	})
@@ -62,19 +62,19 @@ func newApp(t *testing.T, store sessiond.Store, cfg sessiond.Config, o sessionht
 		fmt.Fprint(w, "anonymous")
 	})
 	mux.Handle("GET /me", s.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sess, _, _ := sessionhttp.FromContext(r.Context())
-		json.NewEncoder(w).Encode(sess)
+		sess, user, _ := sessionhttp.FromContext(r.Context())
+		json.NewEncoder(w).Encode(viewOf(sess, user))
 	})))
 	mux.Handle("POST /cart", s.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		patch := fmt.Appendf(nil, `{"cart": {%q: 1}}`, r.FormValue("item"))
-		if _, err := s.Patch(r, patch); err != nil {
+		if _, err := s.PatchData(r, patch); err != nil {
 			s.Error(w, r, err)
 		}
 	})))
 	mux.Handle("POST /data", s.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body := new(bytes.Buffer)
 		body.ReadFrom(r.Body)
-		if _, err := s.Patch(r, body.Bytes()); err != nil {
+		if _, err := s.PatchData(r, body.Bytes()); err != nil {
 			s.Error(w, r, err)
 		}
 	})))
@@ -82,6 +82,35 @@ func newApp(t *testing.T, store sessiond.Store, cfg sessiond.Config, o sessionht
 		fmt.Fprint(w, "admin area")
 	})))
 	return &app{t: t, m: m, sessions: s, handler: s.Handler(mux)}
+}
+
+// codeInvalidSession is what Require answers a request without a session.
+var codeInvalidSession = sessiond.ErrInvalidSession.Code
+
+// sessionView is what GET /me answers: the session a handler got, as JSON
+// (Session keeps its data behind Data, which encoding/json cannot see).
+type sessionView struct {
+	ID      string
+	UserID  string
+	Client  sessiond.Client
+	Version int64
+	Data    json.RawMessage
+	Roles   []string
+}
+
+func viewOf(s sessiond.Session, u sessiond.User) sessionView {
+	return sessionView{ID: s.ID, UserID: s.UserID, Client: s.Client, Version: s.Version, Data: s.Data(), Roles: u.Roles()}
+}
+
+// me is GET /me with cookie c, which must succeed.
+func (a *app) me(c *http.Cookie) sessionView {
+	a.t.Helper()
+	w := a.do("GET", "/me", withCookie(c))
+	var v sessionView
+	if err := json.Unmarshal(w.Body.Bytes(), &v); w.Code != http.StatusOK || err != nil {
+		a.t.Fatalf("GET /me: %d %s", w.Code, w.Body)
+	}
+	return v
 }
 
 func newMemoryApp(t *testing.T) *app {
@@ -177,7 +206,7 @@ func TestCookieAttributes(t *testing.T) {
 	if c.MaxAge != 0 || !c.Expires.IsZero() {
 		t.Errorf("cookie is persistent by default: %s", w.Header().Get("Set-Cookie"))
 	}
-	if !strings.HasPrefix(c.Value, sessiond.TokenPrefix) {
+	if !strings.HasPrefix(c.Value, "sess_") {
 		t.Errorf("cookie value %q is not a token", c.Value)
 	}
 
@@ -224,7 +253,7 @@ func TestBearer(t *testing.T) {
 	// is neither used nor cleared.
 	c := a.login("alice")
 	w = a.do("GET", "/me", withBearer("sess_bogus"), withCookie(c))
-	expectCode(t, w, http.StatusUnauthorized, sessiond.CodeInvalidSession)
+	expectCode(t, w, http.StatusUnauthorized, codeInvalidSession)
 	if w.Header().Get("Set-Cookie") != "" || w.Header().Get("WWW-Authenticate") == "" {
 		t.Errorf("headers: %v", w.Header())
 	}
@@ -241,13 +270,12 @@ func TestLoginRotatesAwayPreLoginSession(t *testing.T) {
 		t.Fatalf("pre-login session still valid on the server: %v", err)
 	}
 	w := a.do("GET", "/me", withCookie(before))
-	expectCode(t, w, http.StatusUnauthorized, sessiond.CodeInvalidSession)
+	expectCode(t, w, http.StatusUnauthorized, codeInvalidSession)
 	expectCleared(t, w)
 
-	w = a.do("GET", "/me", withCookie(after))
-	var s sessiond.Session
-	if err := json.Unmarshal(w.Body.Bytes(), &s); err != nil || s.UserID != "bob" {
-		t.Fatalf("new session: %d %s", w.Code, w.Body)
+	s := a.me(after)
+	if s.UserID != "bob" {
+		t.Fatalf("new session of %q", s.UserID)
 	}
 	if s.Client.IP != "192.0.2.1" || s.Client.UserAgent != "" {
 		t.Errorf("client recorded as %+v", s.Client)
@@ -315,42 +343,86 @@ func TestLogoutRevokesServerSide(t *testing.T) {
 		t.Fatalf("session still valid on the server after logout: %v", err)
 	}
 	// A copy of the cookie, replayed as a cookie or as a bearer token, is dead.
-	expectCode(t, a.do("GET", "/me", withCookie(c)), http.StatusUnauthorized, sessiond.CodeInvalidSession)
-	expectCode(t, a.do("GET", "/me", withBearer(c.Value)), http.StatusUnauthorized, sessiond.CodeInvalidSession)
+	expectCode(t, a.do("GET", "/me", withCookie(c)), http.StatusUnauthorized, codeInvalidSession)
+	expectCode(t, a.do("GET", "/me", withBearer(c.Value)), http.StatusUnauthorized, codeInvalidSession)
 
 	// Logging out without a session just clears the cookie.
 	expectCleared(t, a.do("POST", "/logout"))
 }
 
-func TestRenew(t *testing.T) {
+// Rotate gives the session a new token and keeps everything else: its id,
+// its data. The old token is dead at once, and a browser replaying it gets
+// its cookie cleared.
+func TestRotate(t *testing.T) {
 	a := newMemoryApp(t)
 	old := a.login("alice")
 	if w := a.do("POST", "/cart?item=book", withCookie(old)); w.Code != http.StatusOK {
 		t.Fatalf("cart: %d %s", w.Code, w.Body)
 	}
-	w := a.do("POST", "/renew", withCookie(old))
-	renewed := sessionCookie(w)
-	if w.Code != http.StatusOK || renewed == nil || renewed.Value == old.Value {
-		t.Fatalf("renew: %d %v", w.Code, w.Header())
+	before := a.me(old)
+	w := a.do("POST", "/rotate", withCookie(old))
+	rotated := sessionCookie(w)
+	if w.Code != http.StatusOK || rotated == nil || rotated.Value == old.Value {
+		t.Fatalf("rotate: %d %v", w.Code, w.Header())
 	}
 	if cc := w.Header().Get("Cache-Control"); cc != "no-store" {
-		t.Errorf("renew: Cache-Control %q", cc)
+		t.Errorf("rotate: Cache-Control %q", cc)
 	}
-	expectCode(t, a.do("GET", "/me", withCookie(old)), http.StatusUnauthorized, sessiond.CodeInvalidSession)
-	w = a.do("GET", "/me", withCookie(renewed))
-	if !strings.Contains(w.Body.String(), `"cart":{"book":1}`) {
-		t.Errorf("data lost on renewal: %s", w.Body)
+	w = a.do("GET", "/me", withCookie(old))
+	expectCode(t, w, http.StatusUnauthorized, codeInvalidSession)
+	expectCleared(t, w)
+	after := a.me(rotated)
+	if after.ID != before.ID {
+		t.Errorf("rotation changed the session id: %s -> %s", before.ID, after.ID)
+	}
+	if string(after.Data) != `{"cart":{"book":1}}` {
+		t.Errorf("data after rotation: %s", after.Data)
+	}
+	if _, _, err := a.m.Validate(t.Context(), old.Value); !errors.Is(err, sessiond.ErrTokenRotated) {
+		t.Errorf("the old token is not recognised as rotated away: %v", err)
 	}
 
-	// Bearer clients would never see a renewed cookie: Renew refuses.
+	// Bearer clients would never see a rotated cookie: Rotate refuses.
 	token, _, err := a.m.Create(t.Context(), sessiond.NewSession{UserID: "mobile"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w := a.do("POST", "/renew", withBearer(token)); w.Code == http.StatusOK || w.Header().Get("Set-Cookie") != "" {
-		t.Errorf("renew of a bearer session: %d %v", w.Code, w.Header())
+	w = a.do("POST", "/rotate", withBearer(token))
+	expectCode(t, w, http.StatusBadRequest, sessiond.ErrInvalidRequest.Code)
+	if w.Header().Get("Set-Cookie") != "" {
+		t.Errorf("rotate of a bearer session set a cookie: %v", w.Header())
 	}
-	expectCode(t, a.do("POST", "/renew"), http.StatusUnauthorized, sessiond.CodeInvalidSession)
+	expectCode(t, a.do("POST", "/rotate"), http.StatusUnauthorized, codeInvalidSession)
+}
+
+// A token rotated away by a concurrent request (another tab changing the
+// password) still signs its device out: Logout ends the session it was
+// validated for.
+func TestLogoutAfterConcurrentRotation(t *testing.T) {
+	a := newMemoryApp(t)
+	c := a.login("alice")
+	var rotated string
+	h := a.sessions.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The other tab rotates while this request is under way.
+		var err error
+		if rotated, _, err = a.m.Rotate(r.Context(), c.Value); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.sessions.Logout(w, r); err != nil {
+			a.sessions.Error(w, r, err)
+		}
+	}))
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest("POST", "/logout", nil)
+	withCookie(c)(r)
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusOK {
+		t.Fatalf("logout: %d %s", w.Code, w.Body)
+	}
+	expectCleared(t, w)
+	if _, _, err := a.m.Validate(t.Context(), rotated); !errors.Is(err, sessiond.ErrInvalidSession) {
+		t.Fatalf("the session outlived its logout: %v", err)
+	}
 }
 
 func TestCrossSiteRefused(t *testing.T) {
@@ -414,7 +486,7 @@ func TestCacheControlNoStore(t *testing.T) {
 	c := sessionCookie(w)
 	for name, w := range map[string]*httptest.ResponseRecorder{
 		"login":  w,
-		"renew":  a.do("POST", "/renew", withCookie(c)),
+		"rotate": a.do("POST", "/rotate", withCookie(c)),
 		"logout": a.do("POST", "/logout", withCookie(c)),
 		"stale":  a.do("GET", "/public", withCookie(c)),
 	} {
@@ -447,10 +519,7 @@ func TestConcurrentPatchLosesNothing(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	var s sessiond.Session
-	if err := json.Unmarshal(a.do("GET", "/me", withCookie(c)).Body.Bytes(), &s); err != nil {
-		t.Fatal(err)
-	}
+	s := a.me(c)
 	var data struct{ Cart map[string]int }
 	if err := json.Unmarshal(s.Data, &data); err != nil {
 		t.Fatal(err)
@@ -468,7 +537,7 @@ func TestConcurrentPatchLosesNothing(t *testing.T) {
 func TestUpdateIsAtomic(t *testing.T) {
 	a := newMemoryApp(t)
 	h := a.sessions.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, err := a.sessions.Update(r, func(data json.RawMessage) (json.RawMessage, error) {
+		_, err := a.sessions.UpdateData(r, func(data json.RawMessage) (json.RawMessage, error) {
 			var d struct{ Visits int }
 			if err := json.Unmarshal(data, &d); err != nil {
 				return nil, err
@@ -481,7 +550,7 @@ func TestUpdateIsAtomic(t *testing.T) {
 			return
 		}
 		sess, _, _ := sessionhttp.FromContext(r.Context())
-		w.Write(sess.Data)
+		w.Write(sess.Data())
 	}))
 	c := a.login("alice")
 	const n = 30
@@ -502,8 +571,8 @@ func TestUpdateIsAtomic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := fmt.Sprintf(`{"Visits":%d}`, n); string(s.Data) != want {
-		t.Errorf("data %s, want %s", s.Data, want)
+	if want := fmt.Sprintf(`{"Visits":%d}`, n); string(s.Data()) != want {
+		t.Errorf("data %s, want %s", s.Data(), want)
 	}
 }
 
@@ -524,9 +593,9 @@ func TestPatchErrors(t *testing.T) {
 			r.Body = io.NopCloser(strings.NewReader(body))
 		})
 	}
-	expectCode(t, post(`[1, 2]`), http.StatusBadRequest, sessiond.CodeInvalidInput)
-	expectCode(t, post(`{"x": `), http.StatusBadRequest, sessiond.CodeInvalidInput)
-	expectCode(t, post(`{"x": "`+strings.Repeat("a", 200)+`"}`), http.StatusRequestEntityTooLarge, sessiond.CodeDataTooLarge)
+	expectCode(t, post(`[1, 2]`), http.StatusBadRequest, sessiond.ErrInvalidRequest.Code)
+	expectCode(t, post(`{"x": `), http.StatusBadRequest, sessiond.ErrInvalidRequest.Code)
+	expectCode(t, post(`{"x": "`+strings.Repeat("a", 200)+`"}`), http.StatusRequestEntityTooLarge, sessiond.ErrDataTooLarge.Code)
 	if w := post(`{"ok": true}`); w.Code != http.StatusOK {
 		t.Errorf("good patch: %d %s", w.Code, w.Body)
 	}
@@ -534,7 +603,7 @@ func TestPatchErrors(t *testing.T) {
 	if err := a.m.Revoke(t.Context(), c.Value); err != nil {
 		t.Fatal(err)
 	}
-	expectCode(t, post(`{"ok": false}`), http.StatusUnauthorized, sessiond.CodeInvalidSession)
+	expectCode(t, post(`{"ok": false}`), http.StatusUnauthorized, codeInvalidSession)
 }
 
 func TestForgedOrExpiredCookieIsAnonymous(t *testing.T) {
@@ -546,7 +615,10 @@ func TestForgedOrExpiredCookieIsAnonymous(t *testing.T) {
 
 	// Same shape as a real token, but with another key's tag.
 	otherKeys, _ := sessiond.NewKeyring([]byte("another secret, another key 32b!"))
-	forged, _ := otherKeys.NewToken()
+	forged, _, err := sessiond.NewManager(memory.New(), otherKeys, sessiond.Config{}).Create(t.Context(), sessiond.NewSession{UserID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	tampered := real.Value[:len(real.Value)-2] + "AA"
 	if tampered == real.Value {
 		tampered = real.Value[:len(real.Value)-2] + "BB"
@@ -563,7 +635,7 @@ func TestForgedOrExpiredCookieIsAnonymous(t *testing.T) {
 			t.Errorf("%s: %d %s", name, w.Code, w.Body)
 		}
 		expectCleared(t, w)
-		expectCode(t, a.do("GET", "/me", withCookie(c)), http.StatusUnauthorized, sessiond.CodeInvalidSession)
+		expectCode(t, a.do("GET", "/me", withCookie(c)), http.StatusUnauthorized, codeInvalidSession)
 	}
 
 	mu.Lock()
@@ -582,23 +654,23 @@ func TestRequireRoleSeesChangesAtOnce(t *testing.T) {
 	c := a.login("alice")
 	expectCode(t, a.do("GET", "/admin", withCookie(c)), http.StatusForbidden, sessionhttp.CodeForbidden)
 
-	if _, err := a.m.PutUser(ctx, &sessiond.User{ID: "alice", Status: sessiond.UserActive, Roles: []string{"admin"}}); err != nil {
+	if _, err := a.m.PutUser(ctx, sessiond.User{ID: "alice", Status: sessiond.UserActive}.WithRoles("admin")); err != nil {
 		t.Fatal(err)
 	}
 	if w := a.do("GET", "/admin", withCookie(c)); w.Code != http.StatusOK {
 		t.Fatalf("granted role not seen: %d %s", w.Code, w.Body)
 	}
-	if _, err := a.m.PutUser(ctx, &sessiond.User{ID: "alice", Status: sessiond.UserActive}); err != nil {
+	if _, err := a.m.PutUser(ctx, sessiond.User{ID: "alice", Status: sessiond.UserActive}); err != nil {
 		t.Fatal(err)
 	}
 	expectCode(t, a.do("GET", "/admin", withCookie(c)), http.StatusForbidden, sessionhttp.CodeForbidden)
 
-	if _, err := a.m.PutUser(ctx, &sessiond.User{ID: "alice", Status: sessiond.UserBanned, Roles: []string{"admin"}}); err != nil {
+	if _, err := a.m.PutUser(ctx, sessiond.User{ID: "alice", Status: sessiond.UserBanned}.WithRoles("admin")); err != nil {
 		t.Fatal(err)
 	}
-	expectCode(t, a.do("GET", "/admin", withCookie(c)), http.StatusUnauthorized, sessiond.CodeInvalidSession)
-	expectCode(t, a.do("POST", "/login?user=alice"), http.StatusForbidden, sessiond.CodeUserBanned)
-	expectCode(t, a.do("GET", "/admin"), http.StatusUnauthorized, sessiond.CodeInvalidSession)
+	expectCode(t, a.do("GET", "/admin", withCookie(c)), http.StatusUnauthorized, codeInvalidSession)
+	expectCode(t, a.do("POST", "/login?user=alice"), http.StatusForbidden, sessiond.ErrUserBanned.Code)
+	expectCode(t, a.do("GET", "/admin"), http.StatusUnauthorized, codeInvalidSession)
 }
 
 func TestRequireRedirectsBrowsers(t *testing.T) {
@@ -607,7 +679,7 @@ func TestRequireRedirectsBrowsers(t *testing.T) {
 	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/login" {
 		t.Errorf("browser: %d %v", w.Code, w.Header())
 	}
-	expectCode(t, a.do("GET", "/me", withHeader("Accept", "application/json")), http.StatusUnauthorized, sessiond.CodeInvalidSession)
+	expectCode(t, a.do("GET", "/me", withHeader("Accept", "application/json")), http.StatusUnauthorized, codeInvalidSession)
 }
 
 func TestHelpersNeedHandler(t *testing.T) {
@@ -620,8 +692,8 @@ func TestHelpersNeedHandler(t *testing.T) {
 	if err := a.sessions.Logout(w, r); err == nil {
 		t.Error("Logout without Handler succeeded")
 	}
-	if _, err := a.sessions.Patch(r, []byte(`{}`)); err == nil {
-		t.Error("Patch without Handler succeeded")
+	if _, err := a.sessions.PatchData(r, []byte(`{}`)); err == nil {
+		t.Error("PatchData without Handler succeeded")
 	}
 	if w.Header().Get("Set-Cookie") != "" {
 		t.Error("a cookie was set")
@@ -631,7 +703,7 @@ func TestHelpersNeedHandler(t *testing.T) {
 // A store that cannot answer fails closed: 503, never anonymous. The store
 // is a real SQLite file, closed under the middleware's feet.
 func TestStoreFailureFailsClosed(t *testing.T) {
-	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "sessions.db"), sqlite.Options{SweepInterval: -1})
+	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "sessions.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -653,7 +725,7 @@ func TestStoreFailureFailsClosed(t *testing.T) {
 		"logout":                  a.do("POST", "/logout", withCookie(c)),
 	} {
 		t.Run(name, func(t *testing.T) {
-			expectCode(t, w, http.StatusServiceUnavailable, sessiond.CodeStoreUnavailable)
+			expectCode(t, w, http.StatusServiceUnavailable, sessionhttp.CodeStoreUnavailable)
 			if w.Header().Get("Set-Cookie") != "" {
 				t.Error("the outage changed the cookie")
 			}

@@ -1,28 +1,3 @@
-// Package sessionhttp is net/http middleware over a *sessiond.Manager: it
-// loads the session a request carries (a cookie, or an Authorization: Bearer
-// header) into the request's context, and gives handlers Login, Logout,
-// Renew, atomic data updates, and Require / RequireRole guards.
-//
-// Protecting a route:
-//
-//	sessions := sessionhttp.New(manager, sessionhttp.Options{})
-//	mux.Handle("GET /account", sessions.Require(accountPage))
-//	http.ListenAndServe(addr, sessions.Handler(mux))
-//
-// What it guarantees, following OWASP's Session Management Cheat Sheet:
-//
-//   - The cookie is HttpOnly (no script reads it), Secure, SameSite=Lax,
-//     Path=/ with no Domain, and named with the __Host- prefix so that the
-//     browser enforces those last three even against a sibling subdomain.
-//   - Roles and bans are read from the user record on every request, so a
-//     change is seen by the very next request.
-//   - Login revokes the session the request carried before; Renew rotates the
-//     token on privilege change; Logout revokes on the server, so a replayed
-//     cookie is refused afterwards.
-//   - Unsafe requests that a browser could send cross-site are refused with
-//     http.CrossOriginProtection (CSRF defence).
-//   - A store that cannot answer fails closed: 503, never anonymous.
-//   - Tokens are never logged.
 package sessionhttp
 
 import (
@@ -124,26 +99,18 @@ func New(m *sessiond.Manager, o Options) *Sessions {
 	return s
 }
 
-// source says where a request's token came from. It matters for CSRF: a
-// browser attaches cookies to cross-site requests by itself, but never an
-// Authorization header.
-type source uint8
-
-const (
-	fromNone source = iota
-	fromCookie
-	fromBearer
-)
-
-// state is what Handler puts in the request's context. Login, Logout, Renew,
-// Update and Patch change it in place, so FromContext reflects them for the
-// rest of the request; like the request, it belongs to the goroutine
-// serving it.
+// state is what Handler puts in the request's context. Login, Logout,
+// Rotate, UpdateData and PatchData change it, so FromContext reflects them
+// for the rest of the request; like the request, it belongs to the
+// goroutine serving it. It holds values and FromContext returns copies of
+// them, so nothing a handler does to what it got reaches this state, the
+// Manager's near cache, or another request.
 type state struct {
 	token   string // never logged
-	source  source
-	session *sessiond.Session
-	user    *sessiond.User
+	bearer  bool   // the token came from an Authorization header
+	live    bool   // session and user hold a validated session
+	session sessiond.Session
+	user    sessiond.User
 }
 
 type contextKey struct{}
@@ -151,8 +118,8 @@ type contextKey struct{}
 // Handler loads the session the request carries into its context and calls
 // next:
 //
-//   - no token, or a malformed, forged, expired or revoked one: next runs
-//     anonymously, and a stale cookie is cleared;
+//   - no token, or a malformed, forged, expired, revoked or rotated-away
+//     one: next runs anonymously, and a stale cookie is cleared;
 //   - the store cannot answer: 503 store_unavailable, never anonymous (fail
 //     closed: a bypass of a ban or a revocation must not be one outage away);
 //   - an unsafe method (POST, PUT, ...) not authenticated by a bearer header,
@@ -160,34 +127,34 @@ type contextKey struct{}
 //     requests (CSRF) and anonymous ones too, so that a login form cannot be
 //     submitted from another site (login CSRF).
 //
-// A bearer header, when present, is the only credential read: the cookie is
-// ignored, so a request is never half cookie, half bearer.
+// The credential is read by TokenFrom: a bearer header, when present, is
+// the only credential read.
 func (s *Sessions) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := &state{}
-		st.token, st.source = s.credential(r)
-		if st.source != fromBearer {
+		st.token, st.bearer = TokenFrom(r, s.opts.CookieName)
+		if !st.bearer {
+			// A browser attaches cookies to cross-site requests by itself,
+			// never an Authorization header: only the former need the check.
 			if err := s.opts.CrossOrigin.Check(r); err != nil {
 				writeError(w, http.StatusForbidden, CodeForbidden, "cross-origin request refused")
 				return
 			}
-		}
-		if st.source == fromCookie {
-			// Responses differ by cookie: shared caches must not mix them.
+			// The response depends on the cookie, whether it is there or
+			// not: shared caches must not mix responses of different users.
 			w.Header().Add("Vary", "Cookie")
 		}
 		if st.token != "" {
 			sess, user, err := s.m.Validate(r.Context(), st.token)
 			switch {
 			case err == nil:
-				st.session, st.user = sess, user
+				st.session, st.user, st.live = sess, user, true
 			case errors.Is(err, sessiond.ErrInvalidSession):
-				if st.source == fromCookie {
+				if !st.bearer {
 					s.clearCookie(w)
 				}
 			default:
-				s.opts.ErrorLog.ErrorContext(r.Context(), "sessionhttp: session store unavailable", "err", err)
-				writeError(w, http.StatusServiceUnavailable, sessiond.CodeStoreUnavailable, "the session store is unavailable")
+				s.Error(w, r, err)
 				return
 			}
 		}
@@ -195,25 +162,19 @@ func (s *Sessions) Handler(next http.Handler) http.Handler {
 	})
 }
 
-// credential returns the bearer token if the request has one, else the
-// cookie's value.
-func (s *Sessions) credential(r *http.Request) (string, source) {
-	if scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
-		return strings.TrimSpace(token), fromBearer
-	}
-	if c, err := r.Cookie(s.opts.CookieName); err == nil {
-		return c.Value, fromCookie
-	}
-	return "", fromNone
-}
-
 // FromContext returns the request's live session and its user's record, or
 // ok == false for an anonymous request (or one that did not pass through
 // Handler).
-func FromContext(ctx context.Context) (session *sessiond.Session, user *sessiond.User, ok bool) {
+//
+// Both are values, the caller's own copies: assigning their fields, editing
+// the slice Roles returned or the bytes Data returned changes nothing that
+// Require, RequireRole, a later FromContext or another request sees. To
+// change the session, call UpdateData or PatchData; to change the user,
+// Manager.PutUser.
+func FromContext(ctx context.Context) (session sessiond.Session, user sessiond.User, ok bool) {
 	st, _ := ctx.Value(contextKey{}).(*state)
-	if st == nil || st.session == nil {
-		return nil, nil, false
+	if st == nil || !st.live {
+		return sessiond.Session{}, sessiond.User{}, false
 	}
 	return st.session, st.user, true
 }

@@ -15,8 +15,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/sessiond/sessiond"
-	"github.com/sessiond/sessiond/redis"
+	memstore "github.com/sessiond/sessiond/stores/memory"
+	"github.com/sessiond/sessiond/stores/redis"
 )
 
 // memoryResult is the memory section of the results file.
@@ -25,12 +28,17 @@ type memoryResult struct {
 	Sessions       int       `json:"sessions"`
 	Users          int       `json:"users"`
 	Client         bool      `json:"client"`
+	Touched        bool      `json:"touched"`
 	UsedBefore     int64     `json:"used_memory_before"`
 	UsedAfter      int64     `json:"used_memory_after"`
 	BytesPerSess   float64   `json:"bytes_per_session"`
 	Keys           int64     `json:"keys"`
 	SessionKeyMean float64   `json:"session_key_memory_usage"`
+	// IndexKeyMean is the mean MEMORY USAGE of an index bucket, which holds
+	// the index entries of every user hashed to it (BucketSessions on
+	// average).
 	IndexKeyMean   float64   `json:"index_key_memory_usage"`
+	BucketSessions float64   `json:"index_bucket_sessions"`
 	Seconds        float64   `json:"seconds"`
 	Wire           wireSizes `json:"wire"`
 }
@@ -59,6 +67,7 @@ func memory(args []string) error {
 	n := fs.Int("sessions", 1_000_000, "sessions to create")
 	perUser := fs.Int("per-user", 2, "sessions per user (devices)")
 	workers := fs.Int("workers", 64, "concurrent creations (the Redis client pipelines them)")
+	touch := fs.Bool("touch", false, "touch every session once, 20 minutes after its creation, as the sessions in use are: their last-seen time then takes a few bytes more")
 	withClient := fs.Bool("client", true, "record a client IP and a desktop Chrome user agent ("+strconv.Itoa(len(benchUserAgent))+" bytes) with each session, as the server does when told")
 	out := fs.String("out", "", "merge the figures into this JSON results file (read by chart)")
 	if err := parseFlags(fs, args); err != nil {
@@ -76,7 +85,7 @@ func memory(args []string) error {
 	if err != nil {
 		return err
 	}
-	res := memoryResult{Date: time.Now().UTC(), Sessions: *n, Users: (*n + *perUser - 1) / *perUser, Client: *withClient}
+	res := memoryResult{Date: time.Now().UTC(), Sessions: *n, Users: (*n + *perUser - 1) / *perUser, Client: *withClient, Touched: *touch}
 	if res.Wire, err = wire(keys, secret); err != nil {
 		return err
 	}
@@ -86,8 +95,13 @@ func memory(args []string) error {
 		return err
 	}
 	defer rs.Close()
-	store, err := redis.Open(ctx, rs.URL())
+	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{rs.addr}})
 	if err != nil {
+		return err
+	}
+	store, err := redis.New(client, redis.Options{CloseClient: true})
+	if err != nil {
+		client.Close()
 		return err
 	}
 	defer store.Close()
@@ -114,7 +128,12 @@ func memory(args []string) error {
 				}
 				s := ns
 				s.UserID = fmt.Sprintf("user-%07d", i/int64(*perUser))
-				if _, _, err := m.Create(ctx, s); err != nil {
+				_, created, err := m.Create(ctx, s)
+				if err == nil && *touch {
+					seen := created.CreatedAt.Add(20 * time.Minute)
+					err = store.Touch(ctx, created.ID, seen, seen.Add(m.Config().IdleTimeout))
+				}
+				if err != nil {
 					errs <- err
 					return
 				}
@@ -143,14 +162,15 @@ func memory(args []string) error {
 	if res.SessionKeyMean, err = meanMemoryUsage(ctx, rs, "sd:*:s:*"); err != nil {
 		return err
 	}
-	if res.IndexKeyMean, err = meanMemoryUsage(ctx, rs, "sd:*:i:*"); err != nil {
+	if res.IndexKeyMean, err = meanMemoryUsage(ctx, rs, "sd:*:b:*"); err != nil {
 		return err
 	}
+	res.BucketSessions = float64(*n) / float64(res.Keys-int64(*n))
 
 	fmt.Printf("  done in %s (%.0f creations/s); %d keys\n", time.Duration(res.Seconds*float64(time.Second)).Round(time.Second), float64(*n)/res.Seconds, res.Keys)
 	fmt.Printf("Redis used_memory: %s before, %s after: %.0f bytes per session (its share of the user's index included)\n",
 		mib(res.UsedBefore), mib(res.UsedAfter), res.BytesPerSess)
-	fmt.Printf("  MEMORY USAGE (sampled): session key %.0f bytes, user index %.0f bytes (%d sessions each)\n", res.SessionKeyMean, res.IndexKeyMean, *perUser)
+	fmt.Printf("  MEMORY USAGE (sampled): session key %.0f bytes, index bucket %.0f bytes (%.1f sessions each, of users with %d each)\n", res.SessionKeyMean, res.IndexKeyMean, res.BucketSessions, *perUser)
 	w := res.Wire
 	fmt.Printf("wire: sessiond token %d bytes, HS256 session JWT (7 claims, 3 roles) %d bytes: %.1f×\n", w.Token, w.JWT, float64(w.JWT)/float64(w.Token))
 	fmt.Printf("  Set-Cookie header line: %d vs %d bytes; Cookie header on every request: %d vs %d bytes\n", w.SetCookie, w.JWTSetCookie, w.Cookie, w.JWTCookie)
@@ -160,7 +180,10 @@ func memory(args []string) error {
 // wire measures a real token and a typical session JWT as a client carries
 // them.
 func wire(keys *sessiond.Keyring, secret []byte) (wireSizes, error) {
-	token, _ := keys.NewToken()
+	token, _, err := sessiond.NewManager(memstore.New(), keys, sessiond.Config{}).Create(context.Background(), sessiond.NewSession{UserID: "user-0000042"})
+	if err != nil {
+		return wireSizes{}, err
+	}
 	jwt, err := sessionJWT(secret, "user-0000042", []string{"customer", "beta", "support"})
 	if err != nil {
 		return wireSizes{}, err

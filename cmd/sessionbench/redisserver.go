@@ -227,9 +227,9 @@ func (r *redisServer) callsBetween(ctx context.Context, before, after map[string
 // are not client calls. (A command missing from this list would be counted
 // as a call: an over-count, never an under-count.)
 var calledByScripts = map[string]bool{
-	"get": true, "set": true, "getrange": true, "setrange": true, "hget": true, "hmget": true,
-	"hset": true, "del": true, "exists": true, "zadd": true, "zrem": true, "zrange": true,
-	"zremrangebyscore": true, "pexpireat": true, "publish": true, "time": true,
+	"get": true, "set": true, "hget": true, "hmget": true, "hset": true, "del": true,
+	"zadd": true, "zrem": true, "zrange": true, "zcard": true, "zremrangebyscore": true,
+	"pexpiretime": true, "pexpireat": true, "publish": true, "time": true,
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.

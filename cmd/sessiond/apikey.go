@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond/server"
+	"github.com/sessiond/sessiond/server/apikey"
 )
 
 const apikeyUsage = "apikey create --name NAME | list | revoke ID [flags]"
 
-func apikey(args []string, stdout, stderr io.Writer) error {
+func apikeyCommand(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprintf(stderr, "usage: sessiond %s\n", apikeyUsage)
 		return errUsage
@@ -29,6 +30,20 @@ func apikey(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "sessiond apikey: unknown command %q\nusage: sessiond %s\n", args[0], apikeyUsage)
 	return errUsage
+}
+
+// openKeys opens the store as the home of the API keys, for a one-shot
+// command; closeStore closes it.
+func (s *storeFlags) openKeys(ctx context.Context) (keys server.APIKeyStore, closeStore func(), err error) {
+	store, err := s.openStore(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if keys, err = apiKeys(store); err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return keys, func() { store.Close() }, nil
 }
 
 // adminContext is the context of a one-shot command: ^C cancels it.
@@ -50,17 +65,17 @@ func apikeyCreate(args []string, stdout, stderr io.Writer) error {
 	if err := c.noArgs(); err != nil {
 		return err
 	}
-	if err := server.ValidateAPIKeyName(*name); err != nil {
+	if err := apikey.ValidateName(*name); err != nil {
 		return c.usageError("--name: %v", err)
 	}
 	ctx, cancel := adminContext()
 	defer cancel()
-	store, keys, err := sf.openKeys(ctx)
+	keys, closeStore, err := sf.openKeys(ctx)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	key, rec := server.NewAPIKey(*name, time.Now())
+	defer closeStore()
+	key, rec := apikey.New(*name, time.Now())
 	if err := keys.CreateAPIKey(ctx, rec); err != nil {
 		return fmt.Errorf("storing the API key: %w", err)
 	}
@@ -81,11 +96,11 @@ func apikeyList(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, cancel := adminContext()
 	defer cancel()
-	store, keys, err := sf.openKeys(ctx)
+	keys, closeStore, err := sf.openKeys(ctx)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer closeStore()
 	list, err := keys.ListAPIKeys(ctx)
 	if err != nil {
 		return err
@@ -113,11 +128,11 @@ func apikeyRevoke(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, cancel := adminContext()
 	defer cancel()
-	store, keys, err := sf.openKeys(ctx)
+	keys, closeStore, err := sf.openKeys(ctx)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer closeStore()
 	if err := keys.DeleteAPIKey(ctx, id); err != nil {
 		return fmt.Errorf("revoking API key %q: %w", id, err)
 	}

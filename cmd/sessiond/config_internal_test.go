@@ -265,3 +265,34 @@ func TestLoopback(t *testing.T) {
 		}
 	}
 }
+
+// $SESSIOND_SECRET and the secret file: comma-separated, current first;
+// base64 of 32 bytes or more is decoded, anything else is taken as text,
+// empty entries are dropped.
+func TestParseSecrets(t *testing.T) {
+	got := parseSecrets(" q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80= , plain text secret that is long enough!! ,\n")
+	if len(got) != 2 || len(got[0]) != 32 || string(got[1]) != "plain text secret that is long enough!!" {
+		t.Fatalf("parseSecrets = %q", got)
+	}
+	if got := parseSecrets(" , ,"); len(got) != 0 {
+		t.Errorf("parseSecrets of empty entries = %q", got)
+	}
+}
+
+// A session id on the command line is checked for its shape before the
+// store is opened.
+func TestSessionIDShape(t *testing.T) {
+	for id, want := range map[string]bool{
+		"q83vEjRWeJq83vEjRWeJqw": true,
+		"AAAAAAAAAAAAAAAAAAAAAA": true,
+		"AAAAAAAAAAAAAAAAAAAAAB": false, // not canonical
+		"q83vEjRWeJq83vEjRWeJq":  false,
+		"q83vEjRWeJq83vEjRWeJq+": false,
+		strings.Repeat("a", 64):  false, // an id of the previous version
+		"":                       false,
+	} {
+		if got := sessionIDShape(id); got != want {
+			t.Errorf("sessionIDShape(%q) = %v", id, got)
+		}
+	}
+}

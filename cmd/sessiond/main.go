@@ -11,7 +11,10 @@
 // also be set in the environment as SESSIOND_<FLAG> (SESSIOND_DATA_DIR for
 // --data-dir), or in the file named by --config as "data-dir = ..." lines
 // (config.go); the command line wins over the environment, which wins over
-// the file. This package only wires: the API is package server, the policy
+// the file. This package only parses configuration and wires: every flag
+// of serve goes into one serveConfig (settings.go), the keys are read in
+// keys.go, and runServe (serve.go) builds the server from them in one
+// place. The API is package server, the console server/admin, the policy
 // package sessiond.
 package main
 
@@ -53,7 +56,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "serve":
 		err = serve(rest, stderr)
 	case "apikey":
-		err = apikey(rest, stdout, stderr)
+		err = apikeyCommand(rest, stdout, stderr)
 	case "sessions":
 		err = sessions(rest, stdout, stderr)
 	case "revoke":

@@ -270,7 +270,7 @@ func TestKeyServeSessionsRevoke(t *testing.T) {
 			ID     string `json:"id"`
 			UserID string `json:"user_id"`
 		}
-		if err := json.Unmarshal([]byte(l), &s); err != nil || s.UserID != "alice" || len(s.ID) != 64 {
+		if err := json.Unmarshal([]byte(l), &s); err != nil || s.UserID != "alice" || len(s.ID) != 22 {
 			t.Errorf("line %q: %v", l, err)
 		}
 	}
@@ -542,6 +542,7 @@ func TestUsageErrors(t *testing.T) {
 		"revoke neither":          {"revoke", "--data-dir", dataDir},
 		"revoke both":             {"revoke", "--user", "a", "--session", strings.Repeat("a", 64), "--data-dir", dataDir},
 		"revoke bad session id":   {"revoke", "--session", "abc", "--data-dir", dataDir},
+		"revoke old hex id":       {"revoke", "--session", strings.Repeat("a", 64), "--data-dir", dataDir},
 		"revoke user not UTF-8":   {"revoke", "--user", "\xff", "--data-dir", dataDir},
 		"version argument":        {"version", "now"},
 		"unknown flag on version": {"version", "--json"},

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/server"
 )
 
 // adminManager is a manager for commands that list and revoke sessions.
@@ -31,23 +34,26 @@ func sessions(args []string, stdout, stderr io.Writer) error {
 	if err := c.noArgs(); err != nil {
 		return err
 	}
-	if err := sessiond.ValidateUserID(*user); err != nil {
-		return c.usageError("--user: %v", err)
+	if *user == "" {
+		return c.usageError("--user: which user? give their id")
 	}
 	ctx, cancel := adminContext()
 	defer cancel()
-	store, err := sf.open(ctx)
+	store, err := sf.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	list, err := adminManager(store).ListUser(ctx, *user)
+	list, err := adminManager(store).ListUserSessions(ctx, *user)
+	if errors.Is(err, sessiond.ErrInvalidRequest) {
+		return c.usageError("--user: %s", message(err))
+	}
 	if err != nil {
 		return err
 	}
 	enc := json.NewEncoder(stdout)
 	for _, s := range list {
-		if err := enc.Encode(s); err != nil {
+		if err := enc.Encode(server.NewSessionJSON(s)); err != nil {
 			return err
 		}
 	}
@@ -71,16 +77,12 @@ func revoke(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case (*user == "") == (*session == ""):
 		return c.usageError("give exactly one of --user and --session")
-	case *user != "":
-		if err := sessiond.ValidateUserID(*user); err != nil {
-			return c.usageError("--user: %v", err)
-		}
-	case !sessiond.ValidSessionID(*session):
-		return c.usageError("--session: a session id is 64 lower-case hex characters")
+	case *session != "" && !sessionIDShape(*session):
+		return c.usageError("--session: a session id is 22 characters of base64url (sessiond sessions list shows them)")
 	}
 	ctx, cancel := adminContext()
 	defer cancel()
-	store, err := sf.open(ctx)
+	store, err := sf.openStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -88,10 +90,13 @@ func revoke(args []string, stdout, stderr io.Writer) error {
 	m := adminManager(store)
 	n := 0
 	if *user != "" {
-		n, err = m.RevokeUser(ctx, *user, "")
-	} else if err = m.RevokeID(ctx, *session); err == nil {
+		n, err = m.RevokeUserSessions(ctx, *user, "")
+		if errors.Is(err, sessiond.ErrInvalidRequest) {
+			return c.usageError("--user: %s", message(err))
+		}
+	} else if err = m.RevokeSession(ctx, *session); err == nil {
 		n = 1
-	} else if sessiond.ErrorCode(err) == sessiond.CodeNotFound {
+	} else if errors.Is(err, sessiond.ErrNotFound) {
 		err = nil // already gone: nothing to revoke
 	}
 	if err != nil {
@@ -99,4 +104,22 @@ func revoke(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "revoked %d\n", n)
 	return nil
+}
+
+// sessionIDShape reports whether s looks like a session id (22 characters
+// of canonical base64url, 16 bytes), so that a mistyped id is a usage
+// error rather than "revoked 0". Whether the session exists is the
+// store's to say.
+func sessionIDShape(s string) bool {
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	return len(s) == 22 && err == nil && len(b) == 16
+}
+
+// message is the text of a domain error, safe to print.
+func message(err error) string {
+	var e *sessiond.Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
 }

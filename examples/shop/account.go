@@ -13,7 +13,7 @@ import (
 
 // device is one of the user's sessions, as the devices page shows it.
 type device struct {
-	*sessiond.Session
+	sessiond.Session
 	Current bool
 }
 
@@ -24,14 +24,18 @@ type devicesView struct {
 }
 
 // devices lists the user's live sessions from sessiond's per-user index,
-// the current one first.
+// the current one first. "This device" is the session whose id is the
+// request's: a session keeps its id through every rotation (a sign-in on
+// another device, a password change here), so the marker never moves to
+// the wrong row and a revoke button names the same session for as long as
+// it lives.
 func (a *app) devices(w http.ResponseWriter, r *http.Request) {
 	a.renderDevices(w, r, http.StatusOK, "")
 }
 
 func (a *app) renderDevices(w http.ResponseWriter, r *http.Request, status int, formError string) {
 	sess, user := current(r)
-	list, err := a.manager.ListUser(r.Context(), user.ID)
+	list, err := a.manager.ListUserSessions(r.Context(), user.ID)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -49,8 +53,9 @@ func (a *app) renderDevices(w http.ResponseWriter, r *http.Request, status int, 
 // revokeDevice signs one of the user's devices out. Only the user's own
 // sessions can be revoked here: any other id, existing or not, is "not
 // found", so the page cannot be used to probe or end someone else's
-// session. The session id is safe to put in a page: it is the token's
-// SHA-256, not the token.
+// session. The session id is safe to put in a page: it names the session
+// but does not let anyone use it (the token's secret part is not derived
+// from it, and the store keeps only a hash of that).
 func (a *app) revokeDevice(w http.ResponseWriter, r *http.Request) {
 	sess, user := current(r)
 	id := r.PathValue("id")
@@ -58,13 +63,13 @@ func (a *app) revokeDevice(w http.ResponseWriter, r *http.Request) {
 		a.logout(w, r)
 		return
 	}
-	target, err := a.manager.Get(r.Context(), id)
+	target, err := a.manager.GetSession(r.Context(), id)
 	if errors.Is(err, sessiond.ErrNotFound) || err == nil && target.UserID != user.ID {
 		a.renderError(w, r, http.StatusNotFound, "You have no such device.")
 		return
 	}
 	if err == nil {
-		err = a.manager.RevokeID(r.Context(), id)
+		err = a.manager.RevokeSession(r.Context(), id)
 	}
 	if err != nil && !errors.Is(err, sessiond.ErrNotFound) { // gone meanwhile: done anyway
 		a.fail(w, r, err)
@@ -77,7 +82,7 @@ func (a *app) revokeDevice(w http.ResponseWriter, r *http.Request) {
 // user but this one, in one atomic step in the store.
 func (a *app) revokeOtherDevices(w http.ResponseWriter, r *http.Request) {
 	sess, user := current(r)
-	n, err := a.manager.RevokeUser(r.Context(), user.ID, sess.ID)
+	n, err := a.manager.RevokeUserSessions(r.Context(), user.ID, sess.ID)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -95,7 +100,8 @@ const (
 // changePassword checks the current password, sets the new one, signs out
 // every other device — whoever learnt the old password may be one of them —
 // and rotates this device's token, as after any change of privilege
-// (OWASP: renew the session id).
+// (OWASP: renew the session id). The session keeps its id, so this device
+// stays "this device" on the devices page.
 func (a *app) changePassword(w http.ResponseWriter, r *http.Request) {
 	if !a.parseForm(w, r) {
 		return
@@ -121,9 +127,9 @@ func (a *app) changePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.accounts.SetPassword(user.ID, next)
-	n, err := a.manager.RevokeUser(r.Context(), user.ID, sess.ID)
+	n, err := a.manager.RevokeUserSessions(r.Context(), user.ID, sess.ID)
 	if err == nil {
-		err = a.sessions.Renew(w, r)
+		err = a.sessions.Rotate(w, r)
 	}
 	if err != nil {
 		a.fail(w, r, err)

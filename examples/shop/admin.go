@@ -14,7 +14,7 @@ var roles = []string{roleCustomer, roleAdmin}
 
 // userRow is one line of the admin page.
 type userRow struct {
-	*sessiond.User
+	sessiond.User
 	Sessions int
 	Self     bool
 }
@@ -39,12 +39,12 @@ func (a *app) adminUsers(w http.ResponseWriter, r *http.Request) {
 	_, me := current(r)
 	v := adminView{Roles: roles}
 	for _, id := range a.accounts.IDs() {
-		u, err := a.manager.User(r.Context(), id)
+		u, err := a.manager.GetUser(r.Context(), id)
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
-		live, err := a.manager.ListUser(r.Context(), id)
+		live, err := a.manager.ListUserSessions(r.Context(), id)
 		if err != nil {
 			a.fail(w, r, err)
 			return
@@ -93,7 +93,7 @@ func (a *app) setRole(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	u.Roles = []string{role}
+	u = u.WithRoles(role)
 	if _, err := a.manager.PutUser(r.Context(), u); err != nil {
 		a.fail(w, r, err)
 		return
@@ -104,21 +104,25 @@ func (a *app) setRole(w http.ResponseWriter, r *http.Request) {
 // targetUser returns the record of the user an admin action names. Admins
 // cannot ban or demote themselves: the demo would be left without an
 // admin, and records persist across restarts.
-func (a *app) targetUser(w http.ResponseWriter, r *http.Request) (*sessiond.User, bool) {
+//
+// The record is the caller's own copy (records are values): the handler
+// edits it and hands it back to PutUser, and nothing else sees the edit
+// until then.
+func (a *app) targetUser(w http.ResponseWriter, r *http.Request) (sessiond.User, bool) {
 	_, me := current(r)
 	id := r.PathValue("user")
 	if !a.accounts.Exists(id) {
 		a.renderError(w, r, http.StatusNotFound, "There is no such user.")
-		return nil, false
+		return sessiond.User{}, false
 	}
 	if id == me.ID {
 		a.renderError(w, r, http.StatusBadRequest, "You cannot change your own account here.")
-		return nil, false
+		return sessiond.User{}, false
 	}
-	u, err := a.manager.User(r.Context(), id)
+	u, err := a.manager.GetUser(r.Context(), id)
 	if err != nil {
 		a.fail(w, r, err)
-		return nil, false
+		return sessiond.User{}, false
 	}
 	return u, true
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/internal/ratelimit"
 	"github.com/sessiond/sessiond/internal/webui"
+	"github.com/sessiond/sessiond/nearcache"
 	"github.com/sessiond/sessiond/sessionhttp"
 )
 
@@ -26,6 +27,7 @@ type config struct {
 // passwords, and the pages.
 type app struct {
 	manager  *sessiond.Manager
+	cache    *nearcache.Cache // nil: the store announces no invalidations
 	sessions *sessionhttp.Sessions
 	accounts *accounts
 	// attempts throttles password guessing per client and user (OWASP:
@@ -54,9 +56,22 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	manager := sessiond.NewManager(cfg.Store, keys, sessiond.Config{})
+	// The near cache answers session checks from memory, where the store
+	// tells every node about its writes (Redis, PostgreSQL, memory). SQLite,
+	// the shop's default, does not: then every check reads the store, and
+	// a ban is seen by the next request all the same.
+	var policy sessiond.Config
+	cache, err := nearcache.New(cfg.Store, nearcache.Options{Logger: cfg.Log})
+	switch {
+	case err == nil:
+		policy.Cache = cache
+	case !errors.Is(err, nearcache.ErrNoInvalidations):
+		return nil, err
+	}
+	manager := sessiond.NewManager(cfg.Store, keys, policy)
 	a := &app{
 		manager: manager,
+		cache:   cache,
 		// The zero Options are the secure defaults: the __Host-session
 		// cookie, HttpOnly, Secure, SameSite=Lax, Path=/, and
 		// cross-origin protection of unsafe methods. LoginURL sends
@@ -68,25 +83,35 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 		pages:    pages,
 		log:      cfg.Log,
 	}
-	if err := a.seedUsers(ctx); err != nil {
+	if err := a.seedUsers(ctx, cfg.Store); err != nil {
+		a.Close()
 		return nil, err
 	}
 	return a, nil
 }
 
+// Close stops the near cache, if there is one; the store is the caller's.
+func (a *app) Close() {
+	if a.cache != nil {
+		a.cache.Close()
+	}
+}
+
 // seedUsers writes the demo users' sessiond records (status and roles) if
 // they are absent, and only then, so that a ban or a role change made on
-// the admin page survives a restart.
-func (a *app) seedUsers(ctx context.Context) error {
+// the admin page survives a restart. It asks the store itself: the
+// Manager's GetUser answers "active, no roles" for a user without a record,
+// which cannot tell an absent record from an emptied one.
+func (a *app) seedUsers(ctx context.Context, store sessiond.Store) error {
 	for _, u := range demoUsers {
-		_, err := a.manager.Store().GetUser(ctx, u.ID)
+		_, err := store.GetUser(ctx, u.ID)
 		if err == nil {
 			continue
 		}
 		if !errors.Is(err, sessiond.ErrNotFound) {
 			return err
 		}
-		rec := &sessiond.User{ID: u.ID, Status: sessiond.UserActive, Roles: []string{u.Role}}
+		rec := sessiond.User{ID: u.ID, Status: sessiond.UserActive}.WithRoles(u.Role)
 		if _, err := a.manager.PutUser(ctx, rec); err != nil {
 			return err
 		}
@@ -148,8 +173,8 @@ func (a *app) adminOnly(h http.HandlerFunc) http.Handler {
 }
 
 // current returns the request's session and user; handlers behind
-// signedIn always have them.
-func current(r *http.Request) (*sessiond.Session, *sessiond.User) {
+// signedIn always have them. They are the handler's own copies.
+func current(r *http.Request) (sessiond.Session, sessiond.User) {
 	s, u, _ := sessionhttp.FromContext(r.Context())
 	return s, u
 }

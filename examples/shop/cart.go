@@ -11,7 +11,7 @@ import (
 
 // cart is what the session's data holds under "cart": quantities by product
 // id. Keeping it in the session (not in a cookie, not in the page) is the
-// server-side session's job; Sessions.Update changes it with a
+// server-side session's job; Sessions.UpdateData changes it with a
 // compare-and-swap loop, so two tabs adding at once never lose an item.
 type cart map[string]int
 
@@ -87,7 +87,7 @@ func (c cart) priced() order {
 
 func (a *app) cartPage(w http.ResponseWriter, r *http.Request) {
 	sess, _ := current(r)
-	a.render(w, r, http.StatusOK, "cart", view{Title: "Your cart", Data: cartOf(sess.Data).priced()})
+	a.render(w, r, http.StatusOK, "cart", view{Title: "Your cart", Data: cartOf(sess.Data()).priced()})
 }
 
 // addToCart increments one product's quantity atomically: fn may run more
@@ -102,7 +102,7 @@ func (a *app) addToCart(w http.ResponseWriter, r *http.Request) {
 		a.renderError(w, r, http.StatusBadRequest, "There is no such product.")
 		return
 	}
-	_, err := a.sessions.Update(r, func(data json.RawMessage) (json.RawMessage, error) {
+	_, err := a.sessions.UpdateData(r, func(data json.RawMessage) (json.RawMessage, error) {
 		c := cartOf(data)
 		if c[p.ID] >= maxQuantity {
 			return nil, errLineFull
@@ -125,7 +125,7 @@ func (a *app) addToCart(w http.ResponseWriter, r *http.Request) {
 // this order or still in the cart, never lost.
 func (a *app) checkout(w http.ResponseWriter, r *http.Request) {
 	var bought cart
-	_, err := a.sessions.Update(r, func(data json.RawMessage) (json.RawMessage, error) {
+	_, err := a.sessions.UpdateData(r, func(data json.RawMessage) (json.RawMessage, error) {
 		bought = cartOf(data)
 		return withCart(data, nil)
 	})

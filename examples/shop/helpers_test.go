@@ -67,6 +67,7 @@ func startTestShop(t *testing.T, store sessiond.Store) *testShop {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(a.Close)
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
 	return &testShop{t: t, app: a, store: store, srv: srv}
@@ -110,7 +111,7 @@ func (b *browser) whoami() string {
 }
 
 // sessionOf returns the live session a browser's cookie points at.
-func (s *testShop) sessionOf(b *browser) *sessiond.Session {
+func (s *testShop) sessionOf(b *browser) sessiond.Session {
 	s.t.Helper()
 	if b.Cookie == nil {
 		s.t.Fatal("the browser has no session cookie")

@@ -14,7 +14,10 @@
 // an SQLite file, $XDG_DATA_HOME/sessiond-shop/shop.db or
 // ~/.local/share/sessiond-shop/shop.db) and --demo-password (default
 // "demo"). Tokens are signed with SESSIOND_SECRET if it is set, else with a
-// key generated on first run into secret.key in that same directory.
+// key generated on first run into secret.key in that same directory. With a
+// store that announces its writes (memory://, redis://, postgres://) session
+// checks are answered by a near cache; with SQLite every check reads the
+// file.
 //
 // The session cookie is __Host-session, which browsers accept only with
 // Secure. Chromium accepts it over plain http from 127.0.0.1 and localhost,
@@ -100,6 +103,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
+	defer app.Close()
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -55,7 +54,7 @@ func (a *app) render(w http.ResponseWriter, r *http.Request, status int, page st
 	if sess, user, ok := sessionhttp.FromContext(r.Context()); ok {
 		v.User = user.ID
 		v.Admin = user.HasRole(roleAdmin)
-		v.CartItems = cartOf(sess.Data).items()
+		v.CartItems = cartOf(sess.Data()).items()
 	}
 	if v.Flash == "" {
 		v.Flash = a.flash(r)
@@ -95,37 +94,42 @@ func (a *app) renderError(w http.ResponseWriter, r *http.Request, status int, me
 // codeRateLimited answers too many failed password checks.
 const codeRateLimited = "rate_limited"
 
+// errorCodes are the codes of the shop's own JSON errors: sessiond's where
+// one fits, so that a client sees one vocabulary.
 var errorCodes = map[int]string{
-	http.StatusBadRequest:            sessiond.CodeInvalidInput,
+	http.StatusBadRequest:            sessiond.ErrInvalidRequest.Code,
 	http.StatusForbidden:             sessionhttp.CodeForbidden,
-	http.StatusNotFound:              sessiond.CodeNotFound,
-	http.StatusConflict:              sessiond.CodeConflict,
-	http.StatusRequestEntityTooLarge: sessiond.CodeDataTooLarge,
+	http.StatusNotFound:              sessiond.ErrNotFound.Code,
+	http.StatusConflict:              sessiond.ErrConflict.Code,
+	http.StatusRequestEntityTooLarge: sessiond.ErrDataTooLarge.Code,
 	http.StatusTooManyRequests:       codeRateLimited,
-	http.StatusServiceUnavailable:    sessiond.CodeStoreUnavailable,
+	http.StatusServiceUnavailable:    sessionhttp.CodeStoreUnavailable,
 }
 
-// fail answers an error returned by the session library. A session that
-// ended during the request (revoked from another device, say) sends the
-// browser to sign in; a store that cannot answer gives 503, never a page
-// served as if nothing happened (fail closed).
+// fail answers an error returned by the session library, with the status
+// sessionhttp.ErrorStatus gives it (the table the sessiond API uses too). A
+// session that ended during the request (revoked from another device, say)
+// sends the browser to sign in; a store that cannot answer gives 503, never
+// a page served as if nothing happened (fail closed).
 func (a *app) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var e *sessiond.Error
-	switch {
-	case !wantsHTML(r):
+	if !wantsHTML(r) {
 		a.sessions.Error(w, r, err)
-	case errors.Is(err, sessiond.ErrInvalidSession):
-		webui.SeeOther(w, r, "/login")
-	case errors.Is(err, sessiond.ErrConflict):
-		a.renderError(w, r, http.StatusConflict, "Too many changes at once; please try again.")
-	case errors.Is(err, sessiond.ErrDataTooLarge):
-		a.renderError(w, r, http.StatusRequestEntityTooLarge, "Your session's data has reached its size limit.")
-	case errors.As(err, &e):
-		a.renderError(w, r, http.StatusBadRequest, e.Message)
-	default:
-		a.log.ErrorContext(r.Context(), "shop: session store unavailable", "err", err)
-		a.renderError(w, r, http.StatusServiceUnavailable, "The session store is unavailable. Please try again in a moment.")
+		return
 	}
+	status, _, message := sessionhttp.ErrorStatus(err)
+	switch status {
+	case http.StatusUnauthorized:
+		webui.SeeOther(w, r, "/login")
+		return
+	case http.StatusConflict:
+		message = "Too many changes at once; please try again."
+	case http.StatusRequestEntityTooLarge:
+		message = "Your session's data has reached its size limit."
+	case http.StatusServiceUnavailable:
+		a.log.ErrorContext(r.Context(), "shop: session store unavailable", "err", err)
+		message = "The session store is unavailable. Please try again in a moment."
+	}
+	a.renderError(w, r, status, message)
 }
 
 func (a *app) notFound(w http.ResponseWriter, r *http.Request) {

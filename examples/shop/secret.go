@@ -8,8 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-
-	"github.com/sessiond/sessiond"
+	"strings"
 )
 
 // loadSecrets returns the keys that sign session tokens: SESSIOND_SECRET
@@ -19,7 +18,7 @@ import (
 // restarts; a key made up at every start would log everybody out.
 func loadSecrets(getenv func(string) string, dataDir string) ([][]byte, error) {
 	if v := getenv("SESSIOND_SECRET"); v != "" {
-		secrets := sessiond.ParseSecrets(v)
+		secrets := parseSecrets(v)
 		if len(secrets) == 0 {
 			return nil, errors.New("SESSIOND_SECRET holds no secret")
 		}
@@ -36,7 +35,7 @@ func loadSecrets(getenv func(string) string, dataDir string) ([][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("session key: %w", err)
 	}
-	secrets := sessiond.ParseSecrets(string(b))
+	secrets := parseSecrets(string(b))
 	if len(secrets) == 0 {
 		return nil, fmt.Errorf("session key: %s is empty", path)
 	}
@@ -70,4 +69,27 @@ func createKeyFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	return key, nil
+}
+
+// parseSecrets splits a SESSIOND_SECRET-style value: comma-separated
+// secrets, current first. Each is base64 (standard or URL-safe, padded or
+// not) if it decodes to 32 bytes or more, else used as raw text; the
+// keyring refuses any shorter than 32 bytes.
+func parseSecrets(v string) [][]byte {
+	var out [][]byte
+	for part := range strings.SplitSeq(v, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, decodeSecret(part))
+		}
+	}
+	return out
+}
+
+func decodeSecret(s string) []byte {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) >= 32 {
+			return b
+		}
+	}
+	return []byte(s)
 }

@@ -134,8 +134,8 @@ func TestPagesNeedASession(t *testing.T) {
 		b.Do(rt.method, rt.path, form).WantRedirect("/login")
 
 		r := b.Do(rt.method, rt.path, form, "Accept", "application/json").WantStatus(http.StatusUnauthorized)
-		if code := errorCode(t, r); code != sessiond.CodeInvalidSession {
-			t.Errorf("%s %s as JSON: error code %q, want %q", rt.method, rt.path, code, sessiond.CodeInvalidSession)
+		if code := errorCode(t, r); code != sessiond.ErrInvalidSession.Code {
+			t.Errorf("%s %s as JSON: error code %q, want %q", rt.method, rt.path, code, sessiond.ErrInvalidSession.Code)
 		}
 	}
 }
@@ -155,7 +155,7 @@ func TestCartAndCheckout(t *testing.T) {
 	add("caviar").WantStatus(http.StatusBadRequest).WantBody("no such product")
 
 	b.Get("/cart").WantBody(`id="qty-tea">2<`, `id="qty-mug">1<`, `id="total">€43.00<`)
-	if got := string(shop.sessionOf(b).Data); got != `{"cart":{"mug":1,"tea":2}}` {
+	if got := string(shop.sessionOf(b).Data()); got != `{"cart":{"mug":1,"tea":2}}` {
 		t.Errorf("session data %s", got)
 	}
 
@@ -166,7 +166,7 @@ func TestCartAndCheckout(t *testing.T) {
 }
 
 // Forty requests adding to one cart at once: the compare-and-swap loop of
-// Sessions.Update makes every one count.
+// Sessions.UpdateData makes every one count.
 func TestConcurrentAddsLoseNothing(t *testing.T) {
 	shop := newSQLiteShop(t)
 	b := shop.signedIn("alice", browsertest.UAFirefox)
@@ -188,7 +188,7 @@ func TestConcurrentAddsLoseNothing(t *testing.T) {
 		}
 	}
 	b.Get("/cart").WantBody(`id="qty-beans">` + strconv.Itoa(adds) + `<`)
-	if got := cartOf(shop.sessionOf(b).Data)["beans"]; got != adds {
+	if got := cartOf(shop.sessionOf(b).Data())["beans"]; got != adds {
 		t.Fatalf("the cart holds %d, want %d", got, adds)
 	}
 }
@@ -213,9 +213,10 @@ func TestDevicesPage(t *testing.T) {
 	laptop.Post("/account/sessions/"+phoneID+"/revoke", nil).WantRedirect("/account/sessions?m=revoked")
 	phone.Get("/cart").WantRedirect("/login")
 
-	// Someone else's session, an unknown id or garbage: not found, and
+	// Someone else's session, an unknown id of the right shape, an id of
+	// the old shape (hex SHA-256 of a token) or garbage: not found, and
 	// bob's session lives on.
-	for _, id := range []string{shop.sessionOf(bob).ID, strings.Repeat("0", 64), "not-an-id"} {
+	for _, id := range []string{shop.sessionOf(bob).ID, strings.Repeat("A", 22), strings.Repeat("0", 64), "not-an-id"} {
 		laptop.Post("/account/sessions/"+id+"/revoke", nil).WantStatus(http.StatusNotFound)
 	}
 	if got := bob.whoami(); got != "bob" {
@@ -253,9 +254,20 @@ func TestPasswordChangeLogsOutOtherDevices(t *testing.T) {
 	}
 
 	before := *laptop.Cookie
+	id := shop.sessionOf(laptop).ID
 	change(testPassword, "correct horse", "correct horse").WantRedirect("/account/sessions?m=password&n=1")
 	if laptop.Cookie.Value == before.Value {
 		t.Error("the password change did not rotate this device's token")
+	}
+	// Rotation keeps the session's id: the devices page still knows this
+	// device, and offers no revoke button for it.
+	if got := shop.sessionOf(laptop).ID; got != id {
+		t.Errorf("the rotation changed the session id: %s -> %s", id, got)
+	}
+	page := laptop.Get("/account/sessions").WantBody("This device")
+	page.WantNoBody(id + "/revoke")
+	if n := strings.Count(page.Body, "This device"); n != 1 {
+		t.Errorf("%d devices marked as this one", n)
 	}
 	if got := laptop.whoami(); got != "alice" {
 		t.Fatalf("this device was logged out (whoami %q)", got)
@@ -422,9 +434,9 @@ func TestPasswordHashes(t *testing.T) {
 	}
 }
 
-func mustList(t *testing.T, shop *testShop, user string) []*sessiond.Session {
+func mustList(t *testing.T, shop *testShop, user string) []sessiond.Session {
 	t.Helper()
-	list, err := shop.app.manager.ListUser(context.Background(), user)
+	list, err := shop.app.manager.ListUserSessions(context.Background(), user)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,3 +14,7 @@ const (
 	UAIPhone  = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
 	UAChrome  = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
 )
+
+// tokenPrefix starts every sessiond token, so secret scanners can recognise
+// a leaked one; a session cookie that lacks it holds no token of ours.
+const tokenPrefix = "sess_"

@@ -13,7 +13,6 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
-	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/internal/testserver"
 )
 
@@ -218,7 +217,7 @@ func (c *Chrome) WantSessionCookie(t testing.TB, name string) *network.Cookie {
 	if ck.Domain != base.Hostname() {
 		t.Errorf("cookie domain %q: a __Host- cookie is host-only", ck.Domain)
 	}
-	if !strings.HasPrefix(ck.Value, sessiond.TokenPrefix) {
+	if !strings.HasPrefix(ck.Value, tokenPrefix) {
 		t.Errorf("cookie value %.8q… is not a sessiond token", ck.Value)
 	}
 	if got := c.Eval(t, "document.cookie"); got != "" {

@@ -6,9 +6,13 @@ import (
 	"context"
 	"sync"
 	"time"
-
-	"github.com/sessiond/sessiond"
 )
+
+// Store is what a sweeper sweeps: the DeleteExpired capability of the SQL
+// stores (sessiond.Store has no such method; Redis expires by itself).
+type Store interface {
+	DeleteExpired(ctx context.Context, now time.Time) (int, error)
+}
 
 // Sweeper calls DeleteExpired on a ticker until stopped.
 type Sweeper struct {
@@ -20,7 +24,7 @@ type Sweeper struct {
 // Start sweeps every interval. A failed sweep (the server is down, say) is
 // retried at the next tick: the Manager refuses expired sessions whether or
 // not they have been deleted yet, so sweeping is housekeeping, not security.
-func Start(store sessiond.ExpiredSweeper, every time.Duration) *Sweeper {
+func Start(store Store, every time.Duration) *Sweeper {
 	s := &Sweeper{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)

@@ -1,5 +1,5 @@
 // Package webui holds what sessiond's two server-rendered web UIs — the
-// admin console (package admin) and the demo shop (examples/shop) — do
+// admin console (package server/admin) and the demo shop (examples/shop) — do
 // alike: naming a device from its User-Agent, post/redirect/get flash
 // links, the security headers of a page without script, parsing pages with
 // a shared layout, reading a form, and the words of a throttled sign-in.

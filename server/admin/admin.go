@@ -3,7 +3,7 @@
 // sessions and devices, revokes one or all of them, bans or unbans the user
 // and edits their roles, and watches the server's live counters.
 //
-//	mux.Handle("/admin/", admin.New(admin.Config{Manager: m, APIKeys: keys}))
+//	mux.Handle("/admin/", admin.New(admin.Options{Manager: m, APIKeys: keys}))
 //
 // It is built on the library it administers: the console's own sign-in is a
 // sessiond session handled by sessionhttp (cookie __Host-sessiond-admin,
@@ -28,16 +28,26 @@ import (
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/internal/ratelimit"
 	"github.com/sessiond/sessiond/internal/webui"
+	"github.com/sessiond/sessiond/server/apikey"
 	"github.com/sessiond/sessiond/sessionhttp"
 )
 
-// Config wires the console to the server's manager and key store.
-type Config struct {
+// APIKeys finds the server's API keys by their hash: what the console
+// needs of the key store (server.APIKeyStore has it, and every store the
+// server opens).
+type APIKeys interface {
+	// APIKeyByHash returns the key whose hash (apikey.Hash) is hash, or
+	// sessiond.ErrNotFound.
+	APIKeyByHash(ctx context.Context, hash string) (apikey.Key, error)
+}
+
+// Options wire the console to the server's manager and key store.
+type Options struct {
 	// Manager is the server's manager: the console manages the sessions
 	// and users of its store, and keeps its own sign-ins there too.
 	Manager *sessiond.Manager
 	// APIKeys holds the keys an operator may sign in with.
-	APIKeys sessiond.APIKeyStore
+	APIKeys APIKeys
 	// Stats, if set, supplies the live counters the dashboard shows.
 	Stats func() Stats
 	// Logger receives store failures and an audit line per sign-in and per
@@ -79,7 +89,7 @@ const (
 // console holds the handlers' shared state.
 type console struct {
 	m        *sessiond.Manager
-	keys     sessiond.APIKeyStore
+	keys     APIKeys
 	stats    func() Stats
 	log      *slog.Logger
 	sessions *sessionhttp.Sessions
@@ -102,20 +112,20 @@ const (
 // New returns the console's handler, which serves everything under /admin/.
 // It panics if Manager or APIKeys is nil, a wiring mistake that must not
 // reach production as an open console.
-func New(cfg Config) http.Handler {
-	if cfg.Manager == nil || cfg.APIKeys == nil {
-		panic("admin: Config.Manager and Config.APIKeys are required")
+func New(opts Options) http.Handler {
+	if opts.Manager == nil || opts.APIKeys == nil {
+		panic("admin: Options.Manager and Options.APIKeys are required")
 	}
-	log := cmp.Or(cfg.Logger, slog.Default())
+	log := cmp.Or(opts.Logger, slog.Default())
 	c := &console{
-		m:     cfg.Manager,
-		keys:  cfg.APIKeys,
-		stats: cfg.Stats,
+		m:     opts.Manager,
+		keys:  opts.APIKeys,
+		stats: opts.Stats,
 		log:   log,
-		sessions: sessionhttp.New(cfg.Manager, sessionhttp.Options{
+		sessions: sessionhttp.New(opts.Manager, sessionhttp.Options{
 			CookieName: CookieName,
 			LoginURL:   "/admin/login",
-			Insecure:   cfg.Insecure,
+			Insecure:   opts.Insecure,
 			ErrorLog:   log,
 		}),
 		attempts: ratelimit.New(attemptRate, attemptBurst, attemptClients),

@@ -2,8 +2,6 @@ package admin
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/internal/webui"
+	"github.com/sessiond/sessiond/server/apikey"
 	"github.com/sessiond/sessiond/sessionhttp"
 )
 
@@ -24,9 +23,6 @@ const userIDPrefix = "apikey:"
 // for short absolute timeouts on high-value applications, and a console
 // that bans users is one. A working day.
 const maxAdminAge = 8 * time.Hour
-
-// maxAPIKeyLen bounds what is hashed at all; real keys are 46 bytes.
-const maxAPIKeyLen = 128
 
 // adminData is the data of an admin session. The key's SHA-256 — what the
 // key store already holds, not the key — proves that the console made the
@@ -96,11 +92,10 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 // white space, which a paste often brings, is ignored.
 func (c *console) lookupKey(ctx context.Context, key string) (*adminKey, error) {
 	key = strings.TrimSpace(key)
-	if key == "" || len(key) > maxAPIKeyLen {
+	if key == "" || len(key) > apikey.MaxLen {
 		return nil, sessiond.ErrNotFound
 	}
-	sum := sha256.Sum256([]byte(key))
-	hash := hex.EncodeToString(sum[:])
+	hash := apikey.Hash(key)
 	k, err := c.keys.APIKeyByHash(ctx, hash)
 	if err != nil {
 		return nil, err
@@ -147,9 +142,9 @@ func (c *console) adminOnly(next http.HandlerFunc) http.Handler {
 // checkAdmin returns the key an admin session was opened with, or
 // errNotAdmin if the session is not an admin session, is older than
 // maxAdminAge, or its key has been revoked.
-func (c *console) checkAdmin(ctx context.Context, sess *sessiond.Session) (*adminKey, error) {
+func (c *console) checkAdmin(ctx context.Context, sess sessiond.Session) (*adminKey, error) {
 	var data adminData
-	if json.Unmarshal(sess.Data, &data) != nil || data.Admin == nil || sess.UserID != userIDPrefix+data.Admin.ID {
+	if json.Unmarshal(sess.Data(), &data) != nil || data.Admin == nil || sess.UserID != userIDPrefix+data.Admin.ID {
 		return nil, errNotAdmin
 	}
 	if c.m.Config().Now().Sub(sess.CreatedAt) >= maxAdminAge {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/internal/browsertest"
-	"github.com/sessiond/sessiond/server"
+	"github.com/sessiond/sessiond/server/apikey"
 )
 
 // TestBrowser drives the console with Debian's headless Chromium, mounted
@@ -27,12 +27,12 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := sessiond.NewManager(store, keys, sessiond.Config{})
-	apiKey, rec := server.NewAPIKey("ops laptop", time.Now())
+	apiKey, rec := apikey.New("ops laptop", time.Now())
 	if err := store.CreateAPIKey(context.Background(), rec); err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/admin/", New(Config{
+	mux.Handle("/admin/", New(Options{
 		Manager: m,
 		APIKeys: store,
 		Stats: func() Stats {
@@ -46,11 +46,11 @@ func TestBrowser(t *testing.T) {
 
 	// alice signed in on two devices, an hour and a few minutes ago.
 	ctx := context.Background()
-	if _, err := m.PutUser(ctx, &sessiond.User{ID: "alice", Status: sessiond.UserActive, Roles: []string{"customer"}}); err != nil {
+	if _, err := m.PutUser(ctx, sessiond.User{ID: "alice", Status: sessiond.UserActive}.WithRoles("customer")); err != nil {
 		t.Fatal(err)
 	}
-	laptop := createAt(t, m, keys, time.Now().Add(-70*time.Minute), "alice", "198.51.100.4", browsertest.UAFirefox)
-	phone := createAt(t, m, keys, time.Now().Add(-4*time.Minute), "alice", "2001:db8::7", browsertest.UAIPhone)
+	laptop, _ := createAt(t, store, keys, time.Now().Add(-70*time.Minute), "alice", "198.51.100.4", browsertest.UAFirefox)
+	phone, phoneID := createAt(t, store, keys, time.Now().Add(-4*time.Minute), "alice", "2001:db8::7", browsertest.UAIPhone)
 
 	shots := browsertest.ScreenshotDir(t)
 	step := func(name string, f func(t *testing.T)) {
@@ -107,7 +107,7 @@ func TestBrowser(t *testing.T) {
 	})
 
 	step("revoke one session", func(t *testing.T) {
-		op.Click(t, "#session-"+sessiond.SessionID(phone)+" button")
+		op.Click(t, "#session-"+phoneID+" button")
 		op.WantPath(t, "/admin/users/alice?m=revoked")
 		if n := op.Eval(t, `String(document.querySelectorAll("table.sessions tbody tr").length)`); n != "1" {
 			t.Fatalf("%s session rows after revoking one, want 1", n)
@@ -145,11 +145,11 @@ func TestBrowser(t *testing.T) {
 	})
 
 	step("the pages fit a phone", func(t *testing.T) {
-		if _, err := m.PutUser(ctx, &sessiond.User{ID: "alice", Status: sessiond.UserActive, Roles: []string{"customer", "support"}}); err != nil {
+		if _, err := m.PutUser(ctx, sessiond.User{ID: "alice", Status: sessiond.UserActive}.WithRoles("customer", "support")); err != nil {
 			t.Fatal(err)
 		}
-		createAt(t, m, keys, time.Now().Add(-2*time.Hour), "alice", "198.51.100.4", browsertest.UAFirefox)
-		createAt(t, m, keys, time.Now(), "alice", "2001:db8::7", browsertest.UAIPhone)
+		createAt(t, store, keys, time.Now().Add(-2*time.Hour), "alice", "198.51.100.4", browsertest.UAFirefox)
+		createAt(t, store, keys, time.Now(), "alice", "2001:db8::7", browsertest.UAIPhone)
 		op.Viewport(t, 390, 844)
 		defer op.Viewport(t, 1200, 800)
 		for _, page := range []string{"/admin/", "/admin/users/alice"} {
@@ -182,15 +182,16 @@ func TestBrowser(t *testing.T) {
 }
 
 // createAt signs user in from a device as if at time at, with an idle
-// timeout that keeps the session alive until now.
-func createAt(t *testing.T, m *sessiond.Manager, keys *sessiond.Keyring, at time.Time, user, ip, ua string) string {
+// timeout that keeps the session alive until now, and returns its token
+// and id.
+func createAt(t *testing.T, store sessiond.Store, keys *sessiond.Keyring, at time.Time, user, ip, ua string) (token, id string) {
 	t.Helper()
-	then := sessiond.NewManager(m.Store(), keys, sessiond.Config{Now: func() time.Time { return at }})
-	token, _, err := then.Create(context.Background(), sessiond.NewSession{
+	then := sessiond.NewManager(store, keys, sessiond.Config{Now: func() time.Time { return at }})
+	token, s, err := then.Create(context.Background(), sessiond.NewSession{
 		UserID: user, IdleTimeout: 24 * time.Hour, Client: sessiond.Client{IP: ip, UserAgent: ua},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return token
+	return token, s.ID
 }

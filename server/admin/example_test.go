@@ -4,8 +4,8 @@ import (
 	"net/http"
 
 	"github.com/sessiond/sessiond"
-	"github.com/sessiond/sessiond/admin"
-	"github.com/sessiond/sessiond/memory"
+	"github.com/sessiond/sessiond/server/admin"
+	"github.com/sessiond/sessiond/stores/memory"
 )
 
 // Mounting the console next to an API: it serves everything under /admin/
@@ -21,7 +21,7 @@ func ExampleNew() {
 	manager := sessiond.NewManager(store, keys, sessiond.Config{})
 
 	mux := http.NewServeMux()
-	mux.Handle("/admin/", admin.New(admin.Config{Manager: manager, APIKeys: store}))
+	mux.Handle("/admin/", admin.New(admin.Options{Manager: manager, APIKeys: store}))
 	mux.Handle("/", http.NotFoundHandler()) // the JSON API
 	_ = http.Server{Addr: "127.0.0.1:7070", Handler: mux}
 }

@@ -14,9 +14,10 @@ import (
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/internal/browsertest"
-	"github.com/sessiond/sessiond/memory"
 	"github.com/sessiond/sessiond/server"
-	"github.com/sessiond/sessiond/sqlite"
+	"github.com/sessiond/sessiond/server/apikey"
+	"github.com/sessiond/sessiond/stores/memory"
+	"github.com/sessiond/sessiond/stores/sqlite"
 )
 
 const testSecret = "admin test secret: at least 32 bytes long"
@@ -25,7 +26,7 @@ const testSecret = "admin test secret: at least 32 bytes long"
 // the API keys, like every store the server opens.
 type testStore interface {
 	sessiond.Store
-	sessiond.APIKeyStore
+	server.APIKeyStore
 }
 
 // testConsole is the console served by a real HTTP server, over a real
@@ -36,8 +37,10 @@ type testConsole struct {
 	m      *sessiond.Manager
 	srv    *httptest.Server
 	key    string // the API key, as `sessiond apikey create` prints it
-	keyRec *sessiond.APIKey
-	logs   *browsertest.LogBuffer
+	keyRec apikey.Key
+	// ids are the session ids of the tokens newSession made.
+	ids  map[string]string
+	logs *browsertest.LogBuffer
 	// skew moves the manager's clock forward.
 	skew  atomic.Int64
 	stats atomic.Pointer[Stats]
@@ -81,7 +84,7 @@ func newTestConsole(t *testing.T, store testStore) *testConsole {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &testConsole{t: t, store: store, logs: &browsertest.LogBuffer{}}
+	c := &testConsole{t: t, store: store, logs: &browsertest.LogBuffer{}, ids: map[string]string{}}
 	// A long idle timeout, so that moving the clock tests the console's own
 	// time limit, not the manager's idle expiry.
 	c.m = sessiond.NewManager(store, keys, sessiond.Config{
@@ -89,7 +92,7 @@ func newTestConsole(t *testing.T, store testStore) *testConsole {
 		Now:         func() time.Time { return time.Now().Add(time.Duration(c.skew.Load())) },
 	})
 	c.key, c.keyRec = c.newKey("ops laptop")
-	h := New(Config{
+	h := New(Options{
 		Manager: c.m,
 		APIKeys: store,
 		Stats: func() Stats {
@@ -105,7 +108,7 @@ func newTestConsole(t *testing.T, store testStore) *testConsole {
 	t.Cleanup(func() {
 		// Tokens and API keys are never logged.
 		logs := c.logs.String()
-		if strings.Contains(logs, c.key) || strings.Contains(logs, sessiond.TokenPrefix) {
+		if strings.Contains(logs, c.key) || strings.Contains(logs, "sess_") {
 			t.Errorf("a secret reached the log:\n%s", logs)
 		}
 	})
@@ -113,9 +116,9 @@ func newTestConsole(t *testing.T, store testStore) *testConsole {
 }
 
 // newKey makes an API key the way `sessiond apikey create` does.
-func (c *testConsole) newKey(name string) (string, *sessiond.APIKey) {
+func (c *testConsole) newKey(name string) (string, apikey.Key) {
 	c.t.Helper()
-	key, rec := server.NewAPIKey(name, time.Now())
+	key, rec := apikey.New(name, time.Now())
 	if err := c.store.CreateAPIKey(context.Background(), rec); err != nil {
 		c.t.Fatal(err)
 	}
@@ -126,16 +129,28 @@ func (c *testConsole) newKey(name string) (string, *sessiond.APIKey) {
 // returns the token.
 func (c *testConsole) newSession(user, ip, ua string) string {
 	c.t.Helper()
-	token, _, err := c.m.Create(context.Background(), sessiond.NewSession{UserID: user, Client: sessiond.Client{IP: ip, UserAgent: ua}})
+	token, s, err := c.m.Create(context.Background(), sessiond.NewSession{UserID: user, Client: sessiond.Client{IP: ip, UserAgent: ua}})
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	c.ids[token] = s.ID
 	return token
+}
+
+// idOf is the session id of a token newSession made: its stable id, which
+// the console shows and its forms post.
+func (c *testConsole) idOf(token string) string {
+	c.t.Helper()
+	id, ok := c.ids[token]
+	if !ok {
+		c.t.Fatal("idOf: a token newSession did not make")
+	}
+	return id
 }
 
 // valid reports whether an application's token still validates, and with
 // which user record.
-func (c *testConsole) valid(token string) (*sessiond.User, bool) {
+func (c *testConsole) valid(token string) (sessiond.User, bool) {
 	c.t.Helper()
 	_, u, err := c.m.Validate(context.Background(), token)
 	if err != nil && !errors.Is(err, sessiond.ErrInvalidSession) {
@@ -169,7 +184,7 @@ func (b *browser) login(key string) *browsertest.Response {
 }
 
 // session is the admin session the browser's cookie points at.
-func (b *browser) session() *sessiond.Session {
+func (b *browser) session() sessiond.Session {
 	b.c.t.Helper()
 	if b.Cookie == nil {
 		b.c.t.Fatal("the browser has no admin cookie")

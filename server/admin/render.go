@@ -125,7 +125,9 @@ func (c *console) parseForm(w http.ResponseWriter, r *http.Request) bool {
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
 // shortID shortens a session id for display; the page shows the whole id
-// on hover. A session id is the token's SHA-256, safe to show.
+// on hover. A session id is public and no credential, safe to show; it
+// stays the same through rotations, so it names a device for its session's
+// whole life.
 func shortID(id string) string {
 	if len(id) <= 12 {
 		return id

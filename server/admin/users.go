@@ -15,7 +15,7 @@ import (
 
 // userView is the user page's data.
 type userView struct {
-	User     *sessiond.User
+	User     sessiond.User
 	URL      string // the page's path, which its forms post below
 	Sessions []sessionRow
 	// Roles is the roles field's text: the stored roles, or what the
@@ -25,7 +25,7 @@ type userView struct {
 
 // sessionRow is one live session on the user page.
 type sessionRow struct {
-	*sessiond.Session
+	sessiond.Session
 	// Current marks the operator's own admin session (on the page of the
 	// user apikey:<key id>).
 	Current bool
@@ -46,33 +46,35 @@ func userURL(id string) string {
 	return "/admin/users/" + url.PathEscape(id)
 }
 
-// findUser answers the dashboard's search box with the user's page.
+// findUser answers the dashboard's search box with the user's page. The
+// id is checked by the manager, the one place that knows what a user id
+// may be (a read of the user's record, which the page makes anyway).
 func (c *console) findUser(w http.ResponseWriter, r *http.Request) {
 	id := strings.TrimSpace(r.URL.Query().Get("user"))
-	if err := sessiond.ValidateUserID(id); err != nil {
+	_, err := c.m.GetUser(r.Context(), id)
+	if errors.Is(err, sessiond.ErrInvalidRequest) {
 		c.renderDashboard(w, r, http.StatusBadRequest, "Enter a user id: "+message(err)+".")
+		return
+	}
+	if err != nil {
+		c.fail(w, r, err)
 		return
 	}
 	webui.SeeOther(w, r, userURL(id))
 }
 
 func (c *console) userPage(w http.ResponseWriter, r *http.Request) {
-	id, ok := c.pathUser(w, r)
+	user, ok := c.pathUser(w, r)
 	if !ok {
 		return
 	}
-	user, err := c.m.User(r.Context(), id)
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	c.renderUser(w, r, http.StatusOK, user, strings.Join(user.Roles, " "), "")
+	c.renderUser(w, r, http.StatusOK, user, strings.Join(user.Roles(), " "), "")
 }
 
 // renderUser shows a user's status, roles and live sessions, oldest first,
 // with the forms that change them.
-func (c *console) renderUser(w http.ResponseWriter, r *http.Request, status int, user *sessiond.User, roles, formError string) {
-	live, err := c.m.ListUser(r.Context(), user.ID)
+func (c *console) renderUser(w http.ResponseWriter, r *http.Request, status int, user sessiond.User, roles, formError string) {
+	live, err := c.m.ListUserSessions(r.Context(), user.ID)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -85,32 +87,39 @@ func (c *console) renderUser(w http.ResponseWriter, r *http.Request, status int,
 	c.render(w, r, status, "user", view{Title: user.ID, Error: formError, Data: v})
 }
 
-// pathUser returns the user id of the request's path, or answers a 400
-// page for one that is not UTF-8, too long or has control characters.
-func (c *console) pathUser(w http.ResponseWriter, r *http.Request) (string, bool) {
-	id := r.PathValue("user_id")
-	if err := sessiond.ValidateUserID(id); err != nil {
+// pathUser returns the record of the user the request's path names, or
+// answers a 400 page for an id that is not UTF-8, too long or has control
+// characters (the manager checks it before any store sees it), or the
+// store's failure. A user without a record is active with no roles.
+func (c *console) pathUser(w http.ResponseWriter, r *http.Request) (sessiond.User, bool) {
+	user, err := c.m.GetUser(r.Context(), r.PathValue("user_id"))
+	if errors.Is(err, sessiond.ErrInvalidRequest) {
 		c.renderError(w, r, http.StatusBadRequest, "That is not a valid user id: "+message(err)+".")
-		return "", false
+		return sessiond.User{}, false
 	}
-	return id, true
+	if err != nil {
+		c.fail(w, r, err)
+		return sessiond.User{}, false
+	}
+	return user, true
 }
 
 // revokeSession ends one session of the user. Any other id — unknown,
 // expired, malformed or another user's — is "no such session", so the
 // page's URL cannot be used to end a session outside the user it names.
 func (c *console) revokeSession(w http.ResponseWriter, r *http.Request) {
-	userID, ok := c.pathUser(w, r)
+	user, ok := c.pathUser(w, r)
 	if !ok {
 		return
 	}
+	userID := user.ID
 	id := r.PathValue("id")
-	target, err := c.m.Get(r.Context(), id)
+	target, err := c.m.GetSession(r.Context(), id)
 	if err == nil && target.UserID != userID {
 		err = sessiond.ErrNotFound
 	}
 	if err == nil {
-		err = c.m.RevokeID(r.Context(), id)
+		err = c.m.RevokeSession(r.Context(), id)
 		if errors.Is(err, sessiond.ErrNotFound) {
 			err = nil // it ended meanwhile: done anyway
 		}
@@ -126,11 +135,12 @@ func (c *console) revokeSession(w http.ResponseWriter, r *http.Request) {
 // revokeAll ends every session of the user in one atomic step of the
 // store ("log out everywhere").
 func (c *console) revokeAll(w http.ResponseWriter, r *http.Request) {
-	userID, ok := c.pathUser(w, r)
+	user, ok := c.pathUser(w, r)
 	if !ok {
 		return
 	}
-	n, err := c.m.RevokeUser(r.Context(), userID, "")
+	userID := user.ID
+	n, err := c.m.RevokeUserSessions(r.Context(), userID, "")
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -147,16 +157,12 @@ func (c *console) revokeAll(w http.ResponseWriter, r *http.Request) {
 // last write wins.
 func (c *console) setStatus(status sessiond.UserStatus) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		userID, ok := c.pathUser(w, r)
+		user, ok := c.pathUser(w, r)
 		if !ok {
 			return
 		}
-		user, err := c.m.User(r.Context(), userID)
-		if err != nil {
-			c.fail(w, r, err)
-			return
-		}
-		user.Status = status
+		userID := user.ID
+		user.Status = status // a copy: records are values
 		n, err := c.m.PutUser(r.Context(), user)
 		if err != nil {
 			c.fail(w, r, err)
@@ -177,27 +183,25 @@ func (c *console) setStatus(status sessiond.UserStatus) http.HandlerFunc {
 // with every validation, so the change applies to the user's very next
 // request; their sessions need no rotation.
 func (c *console) setRoles(w http.ResponseWriter, r *http.Request) {
-	userID, ok := c.pathUser(w, r)
+	user, ok := c.pathUser(w, r)
 	if !ok || !c.parseForm(w, r) {
 		return
 	}
-	user, err := c.m.User(r.Context(), userID)
+	userID := user.ID
+	typed := r.PostForm.Get("roles")
+	roles := parseRoles(typed)
+	_, err := c.m.PutUser(r.Context(), user.WithRoles(roles...))
+	if errors.Is(err, sessiond.ErrInvalidRequest) {
+		// The manager checks roles before the store sees them: show the
+		// form again with what was typed and why it was refused.
+		c.renderUser(w, r, http.StatusBadRequest, user, typed, message(err)+".")
+		return
+	}
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	typed := r.PostForm.Get("roles")
-	changed := user.Clone()
-	changed.Roles = parseRoles(typed)
-	if err := sessiond.ValidateUser(changed); err != nil {
-		c.renderUser(w, r, http.StatusBadRequest, user, typed, message(err)+".")
-		return
-	}
-	if _, err := c.m.PutUser(r.Context(), changed); err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	c.audit(r, "admin: roles set", "user_id", userID, "roles", changed.Roles)
+	c.audit(r, "admin: roles set", "user_id", userID, "roles", roles)
 	webui.SeeOther(w, r, webui.FlashURL(userURL(userID), "roles"))
 }
 

@@ -25,8 +25,8 @@ import (
 // not a session.
 const MaxTTL = 60 * time.Second
 
-// Config names the assertions.
-type Config struct {
+// Options name the assertions.
+type Options struct {
 	Issuer   string        // iss, default "sessiond"
 	Audience string        // aud, default "upstream"
 	TTL      time.Duration // default and maximum 60s
@@ -43,7 +43,7 @@ type key struct {
 // Signer signs assertions with its current key and publishes current and
 // retiring public keys.
 type Signer struct {
-	cfg  Config
+	opts Options
 	mu   sync.RWMutex
 	keys []key // keys[0] signs
 }
@@ -51,24 +51,24 @@ type Signer struct {
 // NewSigner returns a Signer. The first key signs; the others are retiring
 // keys, published for one TTL (they may have signed assertions just before
 // this process started).
-func NewSigner(cfg Config, keys ...ed25519.PrivateKey) (*Signer, error) {
+func NewSigner(opts Options, keys ...ed25519.PrivateKey) (*Signer, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("assertion: at least one key is needed")
 	}
-	if cfg.Issuer == "" {
-		cfg.Issuer = "sessiond"
+	if opts.Issuer == "" {
+		opts.Issuer = "sessiond"
 	}
-	if cfg.Audience == "" {
-		cfg.Audience = "upstream"
+	if opts.Audience == "" {
+		opts.Audience = "upstream"
 	}
-	if cfg.TTL <= 0 || cfg.TTL > MaxTTL {
-		cfg.TTL = MaxTTL
+	if opts.TTL <= 0 || opts.TTL > MaxTTL {
+		opts.TTL = MaxTTL
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
-	s := &Signer{cfg: cfg}
-	until := cfg.Now().Add(cfg.TTL)
+	s := &Signer{opts: opts}
+	until := opts.Now().Add(opts.TTL)
 	for i, k := range keys {
 		kk := newKey(k)
 		if i > 0 {
@@ -91,7 +91,7 @@ func (s *Signer) Rotate(priv ed25519.PrivateKey) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.keys[0]
-	old.publishTil = s.cfg.Now().Add(s.cfg.TTL)
+	old.publishTil = s.opts.Now().Add(s.opts.TTL)
 	s.keys = append([]key{newKey(priv), old}, s.keys[1:]...)
 }
 
@@ -103,24 +103,21 @@ type Claims struct {
 }
 
 // Sign returns an assertion for a validated session and its user.
-func (s *Signer) Sign(sess *sessiond.Session, u *sessiond.User) (string, error) {
+func (s *Signer) Sign(sess sessiond.Session, u sessiond.User) (string, error) {
 	s.mu.RLock()
 	k := s.keys[0]
 	s.mu.RUnlock()
-	now := s.cfg.Now()
+	now := s.opts.Now()
 	jti := make([]byte, 12)
 	rand.Read(jti)
-	roles := u.Roles
-	if roles == nil {
-		roles = []string{}
-	}
+	roles := u.Roles()
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    s.cfg.Issuer,
+			Issuer:    s.opts.Issuer,
 			Subject:   sess.UserID,
-			Audience:  jwt.ClaimStrings{s.cfg.Audience},
+			Audience:  jwt.ClaimStrings{s.opts.Audience},
 			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(s.cfg.TTL)),
+			ExpiresAt: jwt.NewNumericDate(now.Add(s.opts.TTL)),
 			ID:        base64.RawURLEncoding.EncodeToString(jti),
 		},
 		SessionID: sess.ID,
@@ -149,7 +146,7 @@ type JWKS struct {
 func (s *Signer) PublicKeys() JWKS {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.cfg.Now()
+	now := s.opts.Now()
 	live := s.keys[:1]
 	for _, k := range s.keys[1:] {
 		if now.Before(k.publishTil) {

@@ -11,7 +11,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/sessiond/sessiond"
-	"github.com/sessiond/sessiond/assertion"
+	"github.com/sessiond/sessiond/server/assertion"
 )
 
 func newKey(t *testing.T) ed25519.PrivateKey {
@@ -35,12 +35,12 @@ func verify(t *testing.T, s *assertion.Signer, token string) (jwt.Token, error) 
 }
 
 func TestAssertionVerifiesWithAnotherLibrary(t *testing.T) {
-	s, err := assertion.NewSigner(assertion.Config{Audience: "app", TTL: 30 * time.Second}, newKey(t))
+	s, err := assertion.NewSigner(assertion.Options{Audience: "app", TTL: 30 * time.Second}, newKey(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sess := &sessiond.Session{ID: "abc123", UserID: "alice"}
-	tok, err := s.Sign(sess, &sessiond.User{ID: "alice", Roles: []string{"admin", "customer"}})
+	sess := sessiond.Session{ID: "AAECAwQFBgcICQoLDA0ODw", UserID: "alice"}
+	tok, err := s.Sign(sess, sessiond.User{ID: "alice"}.WithRoles("admin", "customer"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestAssertionVerifiesWithAnotherLibrary(t *testing.T) {
 	var roles []any
 	parsed.Get("sid", &sid)
 	parsed.Get("roles", &roles)
-	if sub != "alice" || sid != "abc123" || len(roles) != 2 || jti == "" {
+	if sub != "alice" || sid != sess.ID || len(roles) != 2 || jti == "" {
 		t.Fatalf("claims sub=%q sid=%q roles=%v jti=%q", sub, sid, roles, jti)
 	}
 	if d := exp.Sub(iat); d > assertion.MaxTTL || d <= 0 {
@@ -67,8 +67,8 @@ func TestAssertionVerifiesWithAnotherLibrary(t *testing.T) {
 func TestRetiringKeyPublishedUntilItsLastAssertionExpires(t *testing.T) {
 	now := time.Now()
 	clock := func() time.Time { return now }
-	s, _ := assertion.NewSigner(assertion.Config{Audience: "app", TTL: 60 * time.Second, Now: clock}, newKey(t))
-	old, _ := s.Sign(&sessiond.Session{ID: "s", UserID: "u"}, &sessiond.User{ID: "u"})
+	s, _ := assertion.NewSigner(assertion.Options{Audience: "app", TTL: 60 * time.Second, Now: clock}, newKey(t))
+	old, _ := s.Sign(sessiond.Session{ID: "s", UserID: "u"}, sessiond.User{ID: "u"})
 	s.Rotate(newKey(t))
 	if n := len(s.PublicKeys().Keys); n != 2 {
 		t.Fatalf("%d keys after rotation, want 2", n)
@@ -83,8 +83,8 @@ func TestRetiringKeyPublishedUntilItsLastAssertionExpires(t *testing.T) {
 }
 
 func TestTTLCappedAt60s(t *testing.T) {
-	s, _ := assertion.NewSigner(assertion.Config{Audience: "app", TTL: time.Hour}, newKey(t))
-	tok, _ := s.Sign(&sessiond.Session{ID: "s", UserID: "u"}, &sessiond.User{ID: "u"})
+	s, _ := assertion.NewSigner(assertion.Options{Audience: "app", TTL: time.Hour}, newKey(t))
+	tok, _ := s.Sign(sessiond.Session{ID: "s", UserID: "u"}, sessiond.User{ID: "u"})
 	parsed, err := verify(t, s, tok)
 	if err != nil {
 		t.Fatal(err)

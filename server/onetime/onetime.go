@@ -5,12 +5,13 @@
 // This is where signed tokens belong: a download link for a separate file
 // server, an email-verification or password-reset link, a hand-off between
 // services. They live minutes, not days; they are bound to a purpose and
-// optionally an audience; and when single-use, the store's TokenLedger makes
+// optionally an audience; and when single-use, the store's Ledger makes
 // sure exactly one redemption succeeds, across every node. Other services
 // verify them offline with the public keys (PASERK k4.public).
 package onetime
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -31,6 +32,7 @@ import (
 const (
 	CodeTokenInvalid = "token_invalid"
 	CodeTokenExpired = "token_expired"
+	CodeTokenUsed    = "token_used"
 )
 
 var (
@@ -39,7 +41,20 @@ var (
 	ErrInvalid = &sessiond.Error{Code: CodeTokenInvalid, Message: "the token is invalid"}
 	// ErrExpired is returned for a genuine token past its expiry.
 	ErrExpired = &sessiond.Error{Code: CodeTokenExpired, Message: "the token has expired"}
+	// ErrTokenUsed is returned when a single-use token is redeemed again.
+	ErrTokenUsed = &sessiond.Error{Code: CodeTokenUsed, Message: "the token has already been used"}
 )
+
+// Ledger records redeemed single-use tokens: a capability of the SQL,
+// Redis and memory stores, so that every node sharing a store agrees on
+// which token was used.
+type Ledger interface {
+	// RedeemToken records token id as used until expires (after which the
+	// token is refused as expired anyway, and the record may go). It
+	// reports true to the one call that redeemed it, false to every later
+	// one, atomically across concurrent callers.
+	RedeemToken(ctx context.Context, id string, expires time.Time) (redeemed bool, err error)
+}
 
 // Limits. Tokens are meant to be short-lived: a day at most.
 const (
@@ -48,6 +63,7 @@ const (
 	MaxClaimsSize  = 4 << 10
 	MaxFieldLen    = 256
 	MaxTokenLen    = 8 << 10
+	maxPurposeLen  = 64
 	issuerName     = "sessiond"
 	purposePattern = "1-64 characters of letters, digits and _.:-"
 )
@@ -87,14 +103,15 @@ type key struct {
 // rotate like the session keys do.
 type Issuer struct {
 	keys   []key
-	ledger sessiond.TokenLedger
+	ledger Ledger // nil: single-use tokens are refused
 	now    func() time.Time
 }
 
-// NewIssuer returns an Issuer. ledger records single-use redemptions; the
-// store shared by all nodes must provide it for single-use tokens to be
-// single-use everywhere.
-func NewIssuer(ledger sessiond.TokenLedger, secrets ...paseto.V4AsymmetricSecretKey) (*Issuer, error) {
+// NewIssuer returns an Issuer. ledger records single-use redemptions; it
+// must be the store shared by all nodes for single-use tokens to be
+// single-use everywhere. With a nil ledger (a store without the
+// capability) the issuer mints only tokens that may be used more than once.
+func NewIssuer(ledger Ledger, secrets ...paseto.V4AsymmetricSecretKey) (*Issuer, error) {
 	if len(secrets) == 0 {
 		return nil, errors.New("onetime: at least one key is needed")
 	}
@@ -134,6 +151,10 @@ func (is *Issuer) Issue(req Request) (token string, expiresAt time.Time, err err
 	if err := checkRequest(&req); err != nil {
 		return "", time.Time{}, err
 	}
+	if req.SingleUse && is.ledger == nil {
+		// Minting it would promise what no redemption could keep.
+		return "", time.Time{}, invalid("this server's store cannot redeem single-use tokens; set single_use to false")
+	}
 	now := is.now().UTC().Truncate(time.Second)
 	expiresAt = now.Add(req.TTL)
 	jti := make([]byte, 16)
@@ -164,8 +185,8 @@ func (is *Issuer) Issue(req Request) (token string, expiresAt time.Time, err err
 
 // Verify checks a token for purpose (and audience, which must match the
 // token's when the token names one) and, for a single-use token, redeems it.
-// It returns ErrExpired, sessiond.ErrTokenUsed or ErrInvalid; any other
-// error means the ledger could not be reached.
+// It returns ErrExpired, ErrTokenUsed or ErrInvalid; any other error means
+// the ledger could not be reached.
 func (is *Issuer) Verify(ctx context.Context, token, purpose, audience string) (*Redeemed, error) {
 	if len(token) > MaxTokenLen || !strings.HasPrefix(token, "v4.public.") {
 		return nil, ErrInvalid
@@ -223,16 +244,42 @@ func (is *Issuer) Verify(ctx context.Context, token, purpose, audience string) (
 		if is.ledger == nil {
 			return nil, errors.New("onetime: no ledger to redeem a single-use token")
 		}
-		if err := is.ledger.RedeemToken(ctx, "ott:"+jti, exp); err != nil {
+		redeemed, err := is.ledger.RedeemToken(ctx, "ott:"+jti, exp)
+		if err != nil {
 			return nil, err
+		}
+		if !redeemed {
+			return nil, ErrTokenUsed
 		}
 	}
 	return r, nil
 }
 
+// CheckPurpose accepts a purpose a token can carry: 1 to 64 characters of
+// letters, digits and _.:- (so that it reads unambiguously in a log line
+// or a claim). Anything else is an invalid_request error.
+func CheckPurpose(purpose string) error {
+	if purpose == "" || len(purpose) > maxPurposeLen {
+		return invalid("purpose must be " + purposePattern)
+	}
+	for i := 0; i < len(purpose); i++ {
+		c := purpose[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == ':' || c == '-') {
+			return invalid("purpose must be " + purposePattern)
+		}
+	}
+	return nil
+}
+
+// invalid is a refused request: the domain's invalid_request, with what
+// was wrong.
+func invalid(message string) error {
+	return &sessiond.Error{Code: sessiond.ErrInvalidRequest.Code, Message: message}
+}
+
 func checkRequest(req *Request) error {
-	if !sessiond.ValidName(req.Purpose, 64) {
-		return sessiond.Errorf(sessiond.CodeInvalidInput, "purpose must be %s", purposePattern)
+	if err := CheckPurpose(req.Purpose); err != nil {
+		return err
 	}
 	if err := checkText("subject", req.Subject, true); err != nil {
 		return err
@@ -244,29 +291,48 @@ func checkRequest(req *Request) error {
 	case req.TTL == 0:
 		req.TTL = DefaultTTL
 	case req.TTL < time.Second || req.TTL > MaxTTL:
-		return sessiond.Errorf(sessiond.CodeInvalidInput, "ttl must be between 1s and %s", MaxTTL)
+		return invalid(fmt.Sprintf("ttl must be between 1s and %s", MaxTTL))
 	}
 	if len(req.Claims) > 0 {
 		if len(req.Claims) > MaxClaimsSize {
-			return sessiond.Errorf(sessiond.CodeInvalidInput, "claims exceed %d bytes", MaxClaimsSize)
+			return invalid(fmt.Sprintf("claims exceed %d bytes", MaxClaimsSize))
 		}
-		c, err := sessiond.NormalizeData(req.Claims)
-		if err != nil {
-			return sessiond.Errorf(sessiond.CodeInvalidInput, "claims must be a JSON object")
+		c, ok := compactObject(req.Claims)
+		if !ok {
+			return invalid("claims must be a JSON object")
 		}
 		req.Claims = c
 	}
 	return nil
 }
 
+// compactObject returns b compacted if it is exactly one JSON object of
+// valid UTF-8 (RFC 8259), else false.
+func compactObject(b json.RawMessage) (json.RawMessage, bool) {
+	if !utf8.Valid(b) {
+		return nil, false
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var m map[string]any
+	if d.Decode(&m) != nil || m == nil || d.More() {
+		return nil, false
+	}
+	var buf bytes.Buffer
+	if json.Compact(&buf, b) != nil {
+		return nil, false
+	}
+	return buf.Bytes(), true
+}
+
 func checkText(name, v string, required bool) error {
 	switch {
 	case v == "" && required:
-		return sessiond.Errorf(sessiond.CodeInvalidInput, "%s is required", name)
+		return invalid(name + " is required")
 	case len(v) > MaxFieldLen:
-		return sessiond.Errorf(sessiond.CodeInvalidInput, "%s is longer than %d bytes", name, MaxFieldLen)
+		return invalid(fmt.Sprintf("%s is longer than %d bytes", name, MaxFieldLen))
 	case !utf8.ValidString(v):
-		return sessiond.Errorf(sessiond.CodeInvalidInput, "%s is not valid UTF-8", name)
+		return invalid(name + " is not valid UTF-8")
 	}
 	return nil
 }

@@ -12,8 +12,8 @@ import (
 	"aidanwoods.dev/go-paseto"
 
 	"github.com/sessiond/sessiond"
-	"github.com/sessiond/sessiond/memory"
-	"github.com/sessiond/sessiond/onetime"
+	"github.com/sessiond/sessiond/server/onetime"
+	"github.com/sessiond/sessiond/stores/memory"
 )
 
 func newIssuer(t *testing.T, keys ...paseto.V4AsymmetricSecretKey) *onetime.Issuer {
@@ -78,7 +78,7 @@ func TestSingleUseUnderConcurrency(t *testing.T) {
 			switch {
 			case err == nil:
 				ok++
-			case errors.Is(err, sessiond.ErrTokenUsed):
+			case errors.Is(err, onetime.ErrTokenUsed):
 				used++
 			default:
 				t.Error(err)
@@ -122,11 +122,45 @@ func TestRequestLimits(t *testing.T) {
 		{Purpose: "p", Subject: "s", Claims: json.RawMessage(`[1]`)},
 		{Purpose: "p", Subject: "s", Claims: json.RawMessage(`{"x":"` + strings.Repeat("x", 5000) + `"}`)},
 	} {
-		if _, _, err := is.Issue(r); sessiond.ErrorCode(err) != sessiond.CodeInvalidInput {
-			t.Errorf("Issue(%+v) = %v, want invalid_input", r, err)
+		if _, _, err := is.Issue(r); !errors.Is(err, sessiond.ErrInvalidRequest) {
+			t.Errorf("Issue(%+v) = %v, want invalid_request", r, err)
+		}
+	}
+	for _, p := range []string{"", "has space", strings.Repeat("p", 65), "pürpose"} {
+		if err := onetime.CheckPurpose(p); !errors.Is(err, sessiond.ErrInvalidRequest) {
+			t.Errorf("CheckPurpose(%q) = %v, want invalid_request", p, err)
+		}
+	}
+	for _, p := range []string{"p", "password-reset", "a.b:c_d", strings.Repeat("p", 64)} {
+		if err := onetime.CheckPurpose(p); err != nil {
+			t.Errorf("CheckPurpose(%q) = %v", p, err)
 		}
 	}
 }
+
+// Without a ledger (a store that cannot record redemptions) the issuer
+// refuses to mint single-use tokens rather than mint ones it cannot keep
+// single-use; tokens that may be reused still work.
+func TestNoLedger(t *testing.T) {
+	is, err := onetime.NewIssuer(nil, paseto.NewV4AsymmetricSecretKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := is.Issue(onetime.Request{Purpose: "p", Subject: "s", SingleUse: true}); !errors.Is(err, sessiond.ErrInvalidRequest) {
+		t.Errorf("single-use without a ledger: %v, want invalid_request", err)
+	}
+	tok, _, err := is.Issue(onetime.Request{Purpose: "p", Subject: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := is.Verify(t.Context(), tok, "p", ""); err != nil {
+		t.Error(err)
+	}
+}
+
+// The memory store is a Ledger: the capability is discovered by this
+// package's own interface, not declared by the root.
+var _ onetime.Ledger = memory.New()
 
 // Another service verifies offline with nothing but the published PASERK,
 // using the PASETO library directly, not our code.

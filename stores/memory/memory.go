@@ -28,7 +28,9 @@ type Store struct {
 	subs  map[*subscriber]struct{}
 }
 
-type subscriber struct{ invalidate func(sessionID, userID string) }
+type subscriber struct {
+	invalidate func(sessionID, userID string)
+}
 
 var _ sessiond.Store = (*Store)(nil)
 

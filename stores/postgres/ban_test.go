@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/internal/testserver"
@@ -20,7 +21,12 @@ import (
 // snapshot predates the ban's commit).
 func TestCreateWaitsForConcurrentBan(t *testing.T) {
 	url := testserver.Postgres(t).URL
-	s, err := Open(t.Context(), url)
+	pool, err := pgxpool.New(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	s, err := New(pool, Options{SweepInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

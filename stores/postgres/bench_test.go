@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sessiond/sessiond"
@@ -17,15 +18,16 @@ import (
 // the same run on the same server:
 //
 //   - sessiond: Manager.Validate on a live session with the default touch
-//     interval, so one read: the tag check, SHA-256, and the one query that
-//     joins the session with its user's record;
+//     interval and no near cache, so one read: the tag check, the one query
+//     that joins the session with its user's record, and SHA-256 of the
+//     token's secret part against the stored hash;
 //   - pgx-select: a raw pgx primary-key SELECT of the same session row
 //     (no user record), scanned into Go values.
 func BenchmarkValidate(b *testing.B) {
 	plain := testserver.Postgres(b).URL
-	m := sessiond.NewManager(open(b, with(plain, "sweep_interval=-1s")), keys, sessiond.Config{})
+	m := sessiond.NewManager(open(b, plain, noSweep), keys, sessiond.Config{})
 	ctx := b.Context()
-	if _, err := m.PutUser(ctx, &sessiond.User{ID: "user-42", Status: sessiond.UserActive, Roles: []string{"customer", "beta"}}); err != nil {
+	if _, err := m.PutUser(ctx, sessiond.User{ID: "user-42", Status: sessiond.UserActive}.WithRoles("customer", "beta")); err != nil {
 		b.Fatal(err)
 	}
 	tok, sess, err := m.Create(ctx, sessiond.NewSession{
@@ -54,15 +56,19 @@ func BenchmarkValidate(b *testing.B) {
 	b.Run("pgx-select", func(b *testing.B) {
 		b.ReportAllocs()
 		var (
-			id, user, ip, ua            string
-			created, seen, exp, idleExp time.Time
-			idleMS, version             int64
-			data                        []byte
+			id, user, ip, ua                  string
+			created, auth, seen, exp, idleExp time.Time
+			idleMS, version                   int64
+			generation                        uint32
+			data, hash                        []byte
+			rotated                           pgtype.Timestamptz
 		)
 		for b.Loop() {
 			err := pool.QueryRow(ctx, `
-SELECT id, user_id, created_at, last_seen_at, expires_at, idle_expires_at, idle_timeout_ms, client_ip, user_agent, data, version
-FROM sessions WHERE id = $1`, sess.ID).Scan(&id, &user, &created, &seen, &exp, &idleExp, &idleMS, &ip, &ua, &data, &version)
+SELECT id, user_id, created_at, auth_time, last_seen_at, expires_at, idle_expires_at, idle_timeout_ms,
+	client_ip, user_agent, data, version, generation, secret_hash, rotated_at
+FROM sessions WHERE id = $1`, sess.ID).Scan(&id, &user, &created, &auth, &seen, &exp, &idleExp, &idleMS,
+				&ip, &ua, &data, &version, &generation, &hash, &rotated)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -74,8 +80,7 @@ FROM sessions WHERE id = $1`, sess.ID).Scan(&id, &user, &created, &seen, &exp, &
 // that takes the user's shared lock and inserts the session unless the
 // user is banned.
 func BenchmarkCreate(b *testing.B) {
-	url := with(testserver.Postgres(b).URL, "sweep_interval=-1s")
-	m := sessiond.NewManager(open(b, url), keys, sessiond.Config{})
+	m := sessiond.NewManager(open(b, testserver.Postgres(b).URL, noSweep), keys, sessiond.Config{})
 	ctx := b.Context()
 	data := json.RawMessage(`{"cart":{"tea":1},"theme":"dark"}`)
 	b.ReportAllocs()

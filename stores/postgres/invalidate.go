@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/storeop"
 )
 
 // Near-cache invalidations travel over PostgreSQL's own LISTEN/NOTIFY, so
@@ -20,22 +20,22 @@ import (
 // statement as the write, or in the same pipelined batch (one implicit
 // transaction, one round trip). PostgreSQL delivers a notification only
 // when its transaction commits: a write that fails announces nothing, and
-// a committed one is never left unannounced. Where the statement returns
-// the changed row anyway, pg_notify sits in its RETURNING list, so a write
-// that changes nothing (a lost compare-and-swap, an unknown id) stays
+// a committed one is never left unannounced. pg_notify sits where it runs
+// only if the write changed something (a RETURNING list, a CASE on the
+// count of deleted rows), so a lost compare-and-swap or an unknown id stays
 // silent. Creations (a new session is in no cache) and touches (sliding
 // expiry must not make every request a broadcast) are never announced, nor
 // is the sweeper: the Manager refuses expired sessions by its own clock.
 //
 // The cost on a write is a few bytes on the wire and, at commit, a global
 // lock that PostgreSQL takes to order notifying transactions: paid by
-// revocations and data updates, never by validations.
+// revocations, rotations and data updates, never by validations.
 //
 // The payload, a wire format that nodes of different versions share, is
-// "s:" + session id or "u:" + user id. Session ids are 64 hex
-// characters and user ids at most 256 bytes (sessiond.MaxUserIDLen), far
-// below the 8000-byte limit of a payload. Payload and channel always go as
-// bind parameters, never spliced into SQL.
+// "s:" + session id or "u:" + user id. Session ids are the stable ids
+// (22 characters) and user ids at most 256 bytes, far below the 8000-byte
+// limit of a payload. Payload and channel always go as bind parameters,
+// never spliced into SQL.
 //
 // LISTEN needs a server connection of its own for as long as the
 // subscription lives, which a transaction-mode pooler such as PgBouncer
@@ -43,18 +43,10 @@ import (
 // to whichever client next borrowed that server connection. Behind one,
 // turn the near cache off (sessiond serve --near-cache=false).
 
-var _ sessiond.Invalidator = (*Store)(nil)
-
 const (
 	sessionPrefix = "s:"
 	userPrefix    = "u:"
 )
-
-// notify queues an announcement as a statement of its own in the batch of
-// a write of many rows: one message, not one per row.
-func (s *Store) notify(b *pgx.Batch, payload string) {
-	b.Queue(`SELECT pg_notify($1, $2)`, s.channel, payload)
-}
 
 // validChannel keeps the channel a plain identifier that fits PostgreSQL's
 // 63-byte limit on names: a longer one would be truncated by LISTEN but
@@ -71,18 +63,21 @@ func validChannel(c string) bool {
 	return true
 }
 
-// Subscribe listens on the store's channel over a connection of its own,
-// outside the pool, so that it never takes a connection from the requests
-// and is closed when the subscription ends. It returns when ctx ends, when
-// the store is closed, or when the connection fails; the caller (the near
-// cache) then flushes and subscribes again.
+// Subscribe delivers the invalidations of every node (nearcache.Source):
+// a session id when one session was revoked, rotated or had its data
+// changed; a user id when the user's record changed or their sessions were
+// revoked. It listens on the store's channel over a connection of its own,
+// made with the pool's configuration (see listen), calls ready once LISTEN
+// is in effect, and returns when ctx ends, when the store is closed, or
+// when the connection fails; the caller (the near cache) then flushes and
+// subscribes again.
 //
-// A connection that has been silent for op_timeout is checked with a round
-// trip, also bounded by op_timeout: a half-open connection (a crashed host,
-// a failover, a NAT that forgot it) would otherwise wait forever while the
-// invalidations went elsewhere, so a dead channel is noticed within twice
-// op_timeout.
-func (s *Store) Subscribe(ctx context.Context, ready func(), fn func(sessiond.Invalidation)) error {
+// A connection that has been silent for the op timeout is checked with a
+// round trip, also bounded by the op timeout: a half-open connection (a
+// crashed host, a failover, a NAT that forgot it) would otherwise wait
+// forever while the invalidations went elsewhere, so a dead channel is
+// noticed within twice the op timeout.
+func (s *Store) Subscribe(ctx context.Context, ready func(), invalidate func(sessionID, userID string)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
@@ -94,10 +89,10 @@ func (s *Store) Subscribe(ctx context.Context, ready func(), fn func(sessiond.In
 	}()
 	conn, err := s.listen(ctx)
 	if err != nil {
-		return fail("subscribe", err)
+		return storeop.Wrap(engine, "subscribe", err)
 	}
 	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), s.opTimeout)
+		ctx, cancel := storeop.Bound(context.Background(), s.opTimeout)
 		defer cancel()
 		conn.Close(ctx)
 	}()
@@ -105,27 +100,44 @@ func (s *Store) Subscribe(ctx context.Context, ready func(), fn func(sessiond.In
 	for {
 		n, err := s.next(ctx, conn)
 		if err != nil {
-			return fail("invalidations", err)
+			return storeop.Wrap(engine, "invalidations", err)
 		}
-		inv, err := decodeInvalidation(n.Payload)
+		sessionID, userID, err := decodeInvalidation(n.Payload)
 		if err != nil {
-			return err
+			return storeop.Wrap(engine, "invalidations", err)
 		}
-		fn(inv)
+		invalidate(sessionID, userID)
 	}
 }
 
-// listen opens the dedicated connection and subscribes it. LISTEN takes
-// effect when it returns: every notification committed from then on is
-// delivered.
+// listen opens the dedicated connection and subscribes it. The connection
+// is made with the pool's configuration — its ConnConfig (host,
+// credentials, TLS, runtime parameters such as application_name) and its
+// BeforeConnect and AfterConnect hooks, so that rotating credentials (an
+// IAM token set by BeforeConnect, say) work for it too — but outside the
+// pool: it never waits for, or takes, a connection that requests need, and
+// it is closed when the subscription ends. LISTEN takes effect when it
+// returns: every notification committed from then on is delivered.
 func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
-	ctx, cancel := s.bounded(ctx)
+	ctx, cancel := storeop.Bound(ctx, s.opTimeout)
 	defer cancel()
-	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig)
+	cfg := s.pool.Config() // a copy, ConnConfig included
+	if cfg.BeforeConnect != nil {
+		if err := cfg.BeforeConnect(ctx, cfg.ConnConfig); err != nil {
+			return nil, err
+		}
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.relisten(ctx, conn); err != nil {
+	if cfg.AfterConnect != nil {
+		err = cfg.AfterConnect(ctx, conn)
+	}
+	if err == nil {
+		err = s.relisten(ctx, conn)
+	}
+	if err != nil {
 		conn.Close(ctx)
 		return nil, err
 	}
@@ -141,11 +153,11 @@ func (s *Store) relisten(ctx context.Context, conn *pgx.Conn) error {
 }
 
 // next waits for the next notification, checking the connection whenever
-// it has been silent for op_timeout. Notifications that arrive during the
-// check are kept by pgx and returned first.
+// it has been silent for the op timeout. Notifications that arrive during
+// the check are kept by pgx and returned first.
 func (s *Store) next(ctx context.Context, conn *pgx.Conn) (*pgconn.Notification, error) {
 	for {
-		wait, cancel := context.WithTimeout(ctx, s.opTimeout)
+		wait, cancel := storeop.Bound(ctx, s.opTimeout)
 		n, err := conn.WaitForNotification(wait)
 		cancel()
 		if err == nil {
@@ -154,7 +166,7 @@ func (s *Store) next(ctx context.Context, conn *pgx.Conn) (*pgconn.Notification,
 		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
 			return nil, err
 		}
-		check, cancel := s.bounded(ctx)
+		check, cancel := storeop.Bound(ctx, s.opTimeout)
 		err = s.relisten(check, conn)
 		cancel()
 		if err != nil {
@@ -163,16 +175,18 @@ func (s *Store) next(ctx context.Context, conn *pgx.Conn) (*pgconn.Notification,
 	}
 }
 
-// decodeInvalidation reads a payload. Anything else on the channel (a
-// format from a newer version, an operator's NOTIFY) ends the subscription:
-// the cache cannot tell what changed, so it must flush, and it does when
-// Subscribe returns.
-func decodeInvalidation(payload string) (sessiond.Invalidation, error) {
+// errUnknownPayload ends a subscription on anything else on the channel (a
+// format from a newer version, an operator's NOTIFY): the cache cannot tell
+// what changed, so it must flush, and it does when Subscribe returns.
+var errUnknownPayload = errors.New("unknown payload on the channel")
+
+// decodeInvalidation reads a payload: a session id or a user id.
+func decodeInvalidation(payload string) (sessionID, userID string, err error) {
 	if id, ok := strings.CutPrefix(payload, sessionPrefix); ok && id != "" {
-		return sessiond.Invalidation{SessionID: id}, nil
+		return id, "", nil
 	}
 	if id, ok := strings.CutPrefix(payload, userPrefix); ok && id != "" {
-		return sessiond.Invalidation{UserID: id}, nil
+		return "", id, nil
 	}
-	return sessiond.Invalidation{}, errors.New("postgres: invalidations: unknown payload on the channel")
+	return "", "", errUnknownPayload
 }

@@ -9,18 +9,19 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/internal/testserver"
 	"github.com/sessiond/sessiond/nearcache"
-	"github.com/sessiond/sessiond/postgres"
-	"github.com/sessiond/sessiond/storetest"
+	"github.com/sessiond/sessiond/stores/postgres"
 )
 
 // The near-cache tests share one server; each gets a database of its own.
@@ -35,55 +36,62 @@ func TestInvalidations(t *testing.T) {
 		{"KilledListenerFlushesAndBypasses", testKilledListener},
 		{"HungListenerIsNoticed", testHungListener},
 		{"SubscribeEnds", testSubscribeEnds},
-		{"ConformanceThroughNearCache", testConformanceThroughNearCache},
+		{"ListenerMadeWithThePoolsConfig", testListenerConfig},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, srv, srv.NewDatabase(t)) })
 	}
 }
+
+// invalidation is a message as a near cache receives it: a session id or
+// a user id.
+type invalidation struct{ sessionID, userID string }
 
 // tap is the store as one node opens it, with a window on the
 // invalidations that node's near cache receives, so that a test waits for
 // a message instead of sleeping.
 type tap struct {
 	*postgres.Store
-	seen chan sessiond.Invalidation
+	seen chan invalidation
 }
 
-func (p *tap) Subscribe(ctx context.Context, ready func(), fn func(sessiond.Invalidation)) error {
-	return p.Store.Subscribe(ctx, ready, func(inv sessiond.Invalidation) {
-		fn(inv)
+func (p *tap) Subscribe(ctx context.Context, ready func(), invalidate func(sessionID, userID string)) error {
+	return p.Store.Subscribe(ctx, ready, func(sessionID, userID string) {
+		invalidate(sessionID, userID)
 		select {
-		case p.seen <- inv:
+		case p.seen <- invalidation{sessionID, userID}:
 		default: // a test that reads none of them
 		}
 	})
 }
 
-// node is one sessiond process: its own store, near cache and manager.
-// Entries live a minute, so only an invalidation can make a change show.
+// node is one sessiond process: its own pool, store, near cache and
+// manager. Entries live a minute, so only an invalidation can make a change
+// show.
 type node struct {
 	tap   *tap
-	cache *nearcache.Store
+	cache *nearcache.Cache
 	m     *sessiond.Manager
 }
 
-func newNode(t testing.TB, url, name string) *node {
+// newNode starts a node whose connections, the listening one included,
+// carry application_name name.
+func newNode(t testing.TB, url, name string, opts postgres.Options) *node {
 	t.Helper()
-	s, err := postgres.Open(t.Context(), with(url, "sweep_interval=-1s&application_name="+name))
+	opts.SweepInterval = -1
+	p := &tap{Store: open(t, with(url, "application_name="+name), opts), seen: make(chan invalidation, 1024)}
+	c, err := nearcache.New(p, nearcache.Options{
+		MaxStaleness: time.Minute,
+		Logger:       slog.New(slog.DiscardHandler), // the outage tests drop the channel on purpose
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &tap{Store: s, seen: make(chan sessiond.Invalidation, 1024)}
-	c := nearcache.New(p, nearcache.Options{
-		MaxStaleness: time.Minute,
-		Logger:       slog.New(slog.DiscardHandler), // the outage tests drop the channel on purpose
-	}).(*nearcache.Store)
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(c.Close)
 	waitHealthy(t, c, true)
-	return &node{tap: p, cache: c, m: sessiond.NewManager(c, keys, sessiond.Config{})}
+	return &node{tap: p, cache: c, m: sessiond.NewManager(p, keys, sessiond.Config{Cache: c})}
 }
 
-func waitHealthy(t testing.TB, c *nearcache.Store, want bool) {
+func waitHealthy(t testing.TB, c *nearcache.Cache, want bool) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); c.Healthy() != want; {
 		if time.Now().After(deadline) {
@@ -93,7 +101,7 @@ func waitHealthy(t testing.TB, c *nearcache.Store, want bool) {
 	}
 }
 
-func (n *node) create(t testing.TB, userID string) (string, *sessiond.Session) {
+func (n *node) create(t testing.TB, userID string) (string, sessiond.Session) {
 	t.Helper()
 	tok, s, err := n.m.Create(t.Context(), sessiond.NewSession{UserID: userID})
 	if err != nil {
@@ -119,7 +127,7 @@ func (n *node) cached(t testing.TB, tok string) {
 }
 
 // await waits up to a second for the node's cache to receive want.
-func (n *node) await(t testing.TB, want sessiond.Invalidation) {
+func (n *node) await(t testing.TB, want invalidation) {
 	t.Helper()
 	timeout := time.After(time.Second)
 	for {
@@ -134,18 +142,20 @@ func (n *node) await(t testing.TB, want sessiond.Invalidation) {
 	}
 }
 
-func mustInvalid(t testing.TB, n *node, tok, why string) {
+func mustInvalid(t testing.TB, n *node, tok, why string) error {
 	t.Helper()
-	if _, _, err := n.m.Validate(t.Context(), tok); !errors.Is(err, sessiond.ErrInvalidSession) {
+	_, _, err := n.m.Validate(t.Context(), tok)
+	if !errors.Is(err, sessiond.ErrInvalidSession) {
 		t.Fatalf("%s: Validate on the other node = %v, want ErrInvalidSession", why, err)
 	}
+	return err
 }
 
 // Two nodes, each with its own near cache: every change made on A is seen
 // by B's next validation once the notification is in, though B's cache
 // would otherwise serve its entries for a minute.
 func testChangesReachOtherNodes(t *testing.T, _ *testserver.PostgresServer, url string) {
-	a, b := newNode(t, url, "node-a"), newNode(t, url, "node-b")
+	a, b := newNode(t, url, "node-a", postgres.Options{}), newNode(t, url, "node-b", postgres.Options{})
 	ctx := t.Context()
 
 	tok, s := a.create(t, "alice")
@@ -153,18 +163,18 @@ func testChangesReachOtherNodes(t *testing.T, _ *testserver.PostgresServer, url 
 	if _, err := a.m.PatchData(ctx, s.ID, []byte(`{"cart":["tea"]}`)); err != nil {
 		t.Fatal(err)
 	}
-	b.await(t, sessiond.Invalidation{SessionID: s.ID})
-	if got, _, err := b.m.Validate(ctx, tok); err != nil || string(got.Data) != `{"cart":["tea"]}` {
-		t.Fatalf("data patched on A, B validates %v, %v", got, err)
+	b.await(t, invalidation{sessionID: s.ID})
+	if got, _, err := b.m.Validate(ctx, tok); err != nil || string(got.Data()) != `{"cart":["tea"]}` {
+		t.Fatalf("data patched on A, B validates %s, %v", got.Data(), err)
 	}
 
 	b.cached(t, tok)
-	if _, err := a.m.PutUser(ctx, &sessiond.User{ID: "alice", Status: sessiond.UserActive, Roles: []string{"admin"}}); err != nil {
+	if _, err := a.m.PutUser(ctx, sessiond.User{ID: "alice", Status: sessiond.UserActive}.WithRoles("admin")); err != nil {
 		t.Fatal(err)
 	}
-	b.await(t, sessiond.Invalidation{UserID: "alice"})
+	b.await(t, invalidation{userID: "alice"})
 	if _, u, err := b.m.Validate(ctx, tok); err != nil || !u.HasRole("admin") {
-		t.Fatalf("role granted on A, B validates %v, %v", u, err)
+		t.Fatalf("role granted on A, B validates %v, %v", u.Roles(), err)
 	}
 
 	b.cached(t, tok)
@@ -172,24 +182,26 @@ func testChangesReachOtherNodes(t *testing.T, _ *testserver.PostgresServer, url 
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.await(t, sessiond.Invalidation{SessionID: s.ID})
-	mustInvalid(t, b, tok, "rotated away on A")
+	b.await(t, invalidation{sessionID: s.ID})
+	if err := mustInvalid(t, b, tok, "rotated away on A"); !errors.Is(err, sessiond.ErrTokenRotated) {
+		t.Fatalf("the old token on B = %v, want it recognised as rotated away", err)
+	}
 	b.cached(t, rotated)
 
-	if _, err := a.m.PutUser(ctx, &sessiond.User{ID: "alice", Status: sessiond.UserBanned}); err != nil {
+	if _, err := a.m.PutUser(ctx, sessiond.User{ID: "alice", Status: sessiond.UserBanned}); err != nil {
 		t.Fatal(err)
 	}
-	b.await(t, sessiond.Invalidation{UserID: "alice"})
+	b.await(t, invalidation{userID: "alice"})
 	mustInvalid(t, b, rotated, "banned on A")
 
 	bob1, _ := a.create(t, "bob")
 	bob2, _ := a.create(t, "bob")
 	b.cached(t, bob1)
 	b.cached(t, bob2)
-	if _, err := a.m.RevokeUser(ctx, "bob", ""); err != nil {
+	if _, err := a.m.RevokeUserSessions(ctx, "bob", ""); err != nil {
 		t.Fatal(err)
 	}
-	b.await(t, sessiond.Invalidation{UserID: "bob"})
+	b.await(t, invalidation{userID: "bob"})
 	mustInvalid(t, b, bob1, "revoke-all on A")
 	mustInvalid(t, b, bob2, "revoke-all on A")
 
@@ -197,14 +209,20 @@ func testChangesReachOtherNodes(t *testing.T, _ *testserver.PostgresServer, url 
 	drop, _ := a.create(t, "carol")
 	b.cached(t, keep)
 	b.cached(t, drop)
-	if _, err := a.m.RevokeUser(ctx, "carol", kept.ID); err != nil {
+	if _, err := a.m.RevokeUserSessions(ctx, "carol", kept.ID); err != nil {
 		t.Fatal(err)
 	}
-	b.await(t, sessiond.Invalidation{UserID: "carol"})
+	b.await(t, invalidation{userID: "carol"})
 	mustInvalid(t, b, drop, "log out other devices on A")
 	if _, _, err := b.m.Validate(ctx, keep); err != nil {
 		t.Fatalf("the session kept by log-out-others: %v", err)
 	}
+	b.cached(t, keep)
+	if err := a.m.RevokeSession(ctx, kept.ID); err != nil { // by its id, as an admin does
+		t.Fatal(err)
+	}
+	b.await(t, invalidation{sessionID: kept.ID})
+	mustInvalid(t, b, keep, "revoked by id on A")
 
 	// Propagation: from the return of Revoke on A to B's first refusal.
 	const n = 50
@@ -216,7 +234,7 @@ func testChangesReachOtherNodes(t *testing.T, _ *testserver.PostgresServer, url 
 			t.Fatal(err)
 		}
 		returned := time.Now()
-		b.await(t, sessiond.Invalidation{SessionID: s.ID})
+		b.await(t, invalidation{sessionID: s.ID})
 		mustInvalid(t, b, tok, "revoked on A")
 		took = append(took, time.Since(returned))
 	}
@@ -246,31 +264,31 @@ func listenRaw(t testing.TB, url, channel string) *pgx.Conn {
 
 // Each write that changes what a validation returns sends exactly one
 // notification, with the documented payload, on the store's channel only;
-// creations, touches and writes that change nothing send none.
+// creations, touches and writes that change nothing (a lost
+// compare-and-swap, an unknown id, a user with no sessions) send none.
 // Notifications arrive in commit order, so a final "fence" proves that
 // nothing else was sent before it.
 func testOnlyChangesAreAnnounced(t *testing.T, _ *testserver.PostgresServer, url string) {
 	ctx := t.Context()
-	s := open(t, with(url, "sweep_interval=-1s&notify_channel=deployment_a"))
-	other := open(t, with(url, "sweep_interval=-1s")) // the default channel
+	s := open(t, url, postgres.Options{SweepInterval: -1, NotifyChannel: "deployment_a"})
+	other := open(t, url, noSweep) // the default channel
 	listener := listenRaw(t, url, "deployment_a")
 	m := sessiond.NewManager(s, keys, sessiond.Config{})
 
 	// Another deployment's revocations are not this one's business.
-	otherTok, _, err := sessiond.NewManager(other, keys, sessiond.Config{}).Create(ctx, sessiond.NewSession{UserID: "u"})
+	otherM := sessiond.NewManager(other, keys, sessiond.Config{})
+	otherTok, _, err := otherM.Create(ctx, sessiond.NewSession{UserID: "u"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sessiond.NewManager(other, keys, sessiond.Config{}).Revoke(ctx, otherTok); err != nil {
+	if err := otherM.Revoke(ctx, otherTok); err != nil {
 		t.Fatal(err)
 	}
 
-	// A user id of the largest size, with quotes, a backslash and emoji.
+	// A user id of the largest size (256 bytes), with quotes, a backslash
+	// and emoji. The Manager's Create below checks it is a valid one.
 	user := `o'brien "x" \ 😀; DROP TABLE users; --`
-	user += strings.Repeat("é", (sessiond.MaxUserIDLen-len(user))/2)
-	if err := sessiond.ValidateUserID(user); err != nil {
-		t.Fatal(err)
-	}
+	user += strings.Repeat("é", (256-len(user))/2)
 	silent := func() {
 		t.Helper()
 		_, s1, err := m.Create(ctx, sessiond.NewSession{UserID: user})
@@ -284,11 +302,21 @@ func testOnlyChangesAreAnnounced(t *testing.T, _ *testserver.PostgresServer, url
 		if _, err := s.UpdateData(ctx, s1.ID, s1.Version+7, []byte(`{}`)); !errors.Is(err, sessiond.ErrConflict) {
 			t.Fatalf("UpdateData with a stale version: %v", err)
 		}
-		if err := s.Delete(ctx, strings.Repeat("0", 64)); !errors.Is(err, sessiond.ErrNotFound) {
+		if _, err := s.Rotate(ctx, s1.ID, s1.Generation+1, [32]byte{1}, now, now); !errors.Is(err, sessiond.ErrConflict) {
+			t.Fatalf("Rotate from a stale generation: %v", err)
+		}
+		unknown := "AAAAAAAAAAAAAAAAAAAAAA"
+		if err := s.Delete(ctx, unknown); !errors.Is(err, sessiond.ErrNotFound) {
 			t.Fatalf("Delete of an unknown id: %v", err)
 		}
-		if _, err := s.Rotate(ctx, strings.Repeat("0", 64), strings.Repeat("1", 64), now, now); !errors.Is(err, sessiond.ErrNotFound) {
+		if _, err := s.Rotate(ctx, unknown, 0, [32]byte{1}, now, now); !errors.Is(err, sessiond.ErrNotFound) {
 			t.Fatalf("Rotate of an unknown id: %v", err)
+		}
+		if _, err := s.UpdateData(ctx, unknown, 1, []byte(`{}`)); !errors.Is(err, sessiond.ErrNotFound) {
+			t.Fatalf("UpdateData of an unknown id: %v", err)
+		}
+		if n, err := s.DeleteUserSessions(ctx, "nobody", ""); err != nil || n != 0 {
+			t.Fatalf("DeleteUserSessions of a user with no sessions = %d, %v", n, err)
 		}
 	}
 
@@ -300,22 +328,21 @@ func testOnlyChangesAreAnnounced(t *testing.T, _ *testserver.PostgresServer, url
 	}
 	silent()
 	now := time.Now()
-	rotatedID := strings.Repeat("ab", 32)
-	if _, err := s.Rotate(ctx, s1.ID, rotatedID, now, now.Add(time.Hour)); err != nil {
+	if _, err := s.Rotate(ctx, s1.ID, s1.Generation, [32]byte{2}, now, now.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Delete(ctx, rotatedID); err != nil {
+	if err := s.Delete(ctx, s1.ID); err != nil {
 		t.Fatal(err)
 	}
 	silent()
 	if n, err := s.DeleteUserSessions(ctx, user, s2.ID); err != nil || n != 3 {
 		t.Fatalf("DeleteUserSessions = %d, %v; want the 3 silent() sessions", n, err)
 	}
-	if _, err := s.PutUser(ctx, &sessiond.User{ID: user, Status: sessiond.UserActive, Roles: []string{"admin"}}); err != nil {
+	if _, err := s.PutUser(ctx, sessiond.User{ID: user, Status: sessiond.UserActive}.WithRoles("admin")); err != nil {
 		t.Fatal(err)
 	}
 	silent()
-	if n, err := s.PutUser(ctx, &sessiond.User{ID: user, Status: sessiond.UserBanned}); err != nil || n != 2 {
+	if n, err := s.PutUser(ctx, sessiond.User{ID: user, Status: sessiond.UserBanned}); err != nil || n != 2 {
 		t.Fatalf("ban = %d, %v; want s2 and the last silent() session", n, err)
 	}
 	if _, _, err := m.Create(ctx, sessiond.NewSession{UserID: user}); !errors.Is(err, sessiond.ErrUserBanned) {
@@ -327,7 +354,7 @@ func testOnlyChangesAreAnnounced(t *testing.T, _ *testserver.PostgresServer, url
 	if n, err := s.DeleteExpired(ctx, time.Now().Add(time.Hour)); err != nil || n != 1 {
 		t.Fatalf("DeleteExpired = %d, %v; want 1", n, err)
 	}
-	if _, err := other.PutUser(ctx, &sessiond.User{ID: user, Status: sessiond.UserActive}); err != nil {
+	if _, err := other.PutUser(ctx, sessiond.User{ID: user, Status: sessiond.UserActive}); err != nil {
 		t.Fatal(err)
 	}
 	// The listener's own notification queues behind every write above.
@@ -336,12 +363,12 @@ func testOnlyChangesAreAnnounced(t *testing.T, _ *testserver.PostgresServer, url
 	}
 
 	want := []string{
-		"s:" + s1.ID,     // UpdateData
-		"s:" + s1.ID,     // Rotate: the old id
-		"s:" + rotatedID, // Delete
-		"u:" + user,      // DeleteUserSessions
-		"u:" + user,      // PutUser
-		"u:" + user,      // PutUser, ban
+		"s:" + s1.ID, // UpdateData
+		"s:" + s1.ID, // Rotate: the stable id
+		"s:" + s1.ID, // Delete
+		"u:" + user,  // DeleteUserSessions
+		"u:" + user,  // PutUser
+		"u:" + user,  // PutUser, ban
 		"fence",
 	}
 	var got []string
@@ -389,22 +416,12 @@ func dbName(t testing.TB, url string) string {
 	return cfg.Database
 }
 
-func adminConn(t testing.TB, url string) *pgx.Conn {
-	t.Helper()
-	conn, err := pgx.Connect(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
-
 // Killing a node's listening connection makes its cache flush and bypass
 // itself: while the channel is down (new connections are refused, so it
 // stays down), a revocation made elsewhere is seen at once, because every
 // validation reads the store. The cache resubscribes by itself once it can.
 func testKilledListener(t *testing.T, srv *testserver.PostgresServer, url string) {
-	a, b := newNode(t, url, "node-a"), newNode(t, url, "node-b")
+	a, b := newNode(t, url, "node-a", postgres.Options{}), newNode(t, url, "node-b", postgres.Options{})
 	admin := adminConn(t, srv.NewDatabase(t)) // not url's: its connections are refused below
 	ctx := t.Context()
 	allowConnections := func(allow bool) {
@@ -453,19 +470,19 @@ func testKilledListener(t *testing.T, srv *testserver.PostgresServer, url string
 	if err := a.m.Revoke(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
-	b.await(t, sessiond.Invalidation{SessionID: s.ID})
+	b.await(t, invalidation{sessionID: s.ID})
 	mustInvalid(t, b, tok, "revoked on A after B resubscribed")
 }
 
 // A listening connection whose server stops answering (SIGSTOP on its
 // backend: a hung host or a half-open TCP connection looks the same) is
-// noticed by the heartbeat within twice op_timeout; the cache flushes and
+// noticed by the heartbeat within twice the op timeout; the cache flushes and
 // resubscribes over a new connection.
 func testHungListener(t *testing.T, _ *testserver.PostgresServer, url string) {
 	if os.Getenv("SESSIOND_TEST_POSTGRES_URL") != "" {
 		t.Skip("stopping a backend needs the server on this machine")
 	}
-	b := newNode(t, with(url, "op_timeout=250ms"), "node-b")
+	b := newNode(t, url, "node-b", postgres.Options{OpTimeout: 250 * time.Millisecond})
 	admin := adminConn(t, url)
 	pids := listeners(t, admin, url, "node-b")
 	if len(pids) != 1 {
@@ -483,7 +500,7 @@ func testHungListener(t *testing.T, _ *testserver.PostgresServer, url string) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	t.Logf("hung listener noticed after %v (op_timeout 250ms)", time.Since(stopped).Round(time.Millisecond))
+	t.Logf("hung listener noticed after %v (OpTimeout 250ms)", time.Since(stopped).Round(time.Millisecond))
 	waitHealthy(t, b.cache, true)
 	syscall.Kill(pid, syscall.SIGCONT) // it finds its client gone and exits
 	for deadline := time.Now().Add(5 * time.Second); ; {
@@ -502,7 +519,7 @@ func testHungListener(t *testing.T, _ *testserver.PostgresServer, url string) {
 // when something it cannot read arrives on the channel (the cache must
 // then flush), and when the store is closed.
 func testSubscribeEnds(t *testing.T, _ *testserver.PostgresServer, url string) {
-	s, err := postgres.Open(t.Context(), with(url, "sweep_interval=-1s&application_name=subscriber"))
+	s, err := postgres.New(newPool(t, with(url, "application_name=subscriber")), noSweep)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -511,7 +528,7 @@ func testSubscribeEnds(t *testing.T, _ *testserver.PostgresServer, url string) {
 	subscribe := func(ctx context.Context) chan error {
 		t.Helper()
 		ready, done := make(chan struct{}), make(chan error, 1)
-		go func() { done <- s.Subscribe(ctx, func() { close(ready) }, func(sessiond.Invalidation) {}) }()
+		go func() { done <- s.Subscribe(ctx, func() { close(ready) }, func(string, string) {}) }()
 		select {
 		case <-ready:
 		case err := <-done:
@@ -562,29 +579,59 @@ func testSubscribeEnds(t *testing.T, _ *testserver.PostgresServer, url string) {
 	}
 }
 
-// The conformance suite holds through the near cache.
-func testConformanceThroughNearCache(t *testing.T, _ *testserver.PostgresServer, url string) {
-	s, err := postgres.Open(t.Context(), url)
+// The listening connection is made with the application's pool
+// configuration, hooks included (an application may set credentials in
+// BeforeConnect, an IAM token say), but outside the pool: it takes none of
+// the connections that requests need.
+func testListenerConfig(t *testing.T, _ *testserver.PostgresServer, url string) {
+	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := nearcache.New(s, nearcache.Options{}).(*nearcache.Store)
-	t.Cleanup(func() { c.Close() })
-	waitHealthy(t, c, true)
-	storetest.Run(t, c)
-}
-
-func TestNotifyChannelURL(t *testing.T) {
-	for _, bad := range []string{"a-b", `"x"`, "x%00y", "%C3%BC", "sess.inv", strings.Repeat("a", 64)} {
-		s, err := postgres.Open(t.Context(), "postgres://u:secret@127.0.0.1:1/db?notify_channel="+bad)
-		if err == nil {
-			s.Close()
-			t.Errorf("notify_channel=%s accepted", bad)
-			continue
-		}
-		if !strings.Contains(err.Error(), "notify_channel") {
-			t.Errorf("notify_channel=%s: %v", bad, err)
-		}
+	cfg.MaxConns = 1
+	var before, after atomic.Int32
+	cfg.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
+		before.Add(1)
+		cc.RuntimeParams["application_name"] = "set-by-before-connect"
+		return nil
+	}
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		after.Add(1)
+		_, err := conn.Exec(ctx, `SET statement_timeout = '5min'`)
+		return err
+	}
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	s, err := postgres.New(pool, noSweep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	hooks := before.Load() // the migration's connection
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ready, done := make(chan struct{}), make(chan error, 1)
+	go func() { done <- s.Subscribe(ctx, func() { close(ready) }, func(string, string) {}) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("Subscribe: %v", err)
+	}
+	if before.Load() != hooks+1 || after.Load() != hooks+1 {
+		t.Fatalf("hooks ran %d/%d times for the listening connection, want once each", before.Load()-hooks, after.Load()-hooks)
+	}
+	if n := len(listeners(t, adminConn(t, url), url, "set-by-before-connect")); n != 1 {
+		t.Fatalf("%d listening connections with the pool's hooks applied, want 1", n)
+	}
+	// The pool's one connection is still free for requests.
+	if st := pool.Stat(); st.TotalConns() > 1 || st.AcquiredConns() != 0 {
+		t.Fatalf("pool: %d connections, %d acquired", st.TotalConns(), st.AcquiredConns())
+	}
+	if _, _, err := s.Lookup(t.Context(), "AAAAAAAAAAAAAAAAAAAAAA"); !errors.Is(err, sessiond.ErrNotFound) {
+		t.Fatalf("Lookup with the subscription live: %v", err)
 	}
 }
 
@@ -601,7 +648,7 @@ func TestNotifyChannelURL(t *testing.T) {
 func BenchmarkInvalidation(b *testing.B) {
 	url := testserver.Postgres(b).URL
 	b.Run("sessiond", func(b *testing.B) {
-		na, nb := newNode(b, url, "node-a"), newNode(b, url, "node-b")
+		na, nb := newNode(b, url, "node-a", postgres.Options{}), newNode(b, url, "node-b", postgres.Options{})
 		var arrived, refused []time.Duration
 		for b.Loop() {
 			tok, s := na.create(b, "u")
@@ -610,7 +657,7 @@ func BenchmarkInvalidation(b *testing.B) {
 				b.Fatal(err)
 			}
 			returned := time.Now()
-			nb.await(b, sessiond.Invalidation{SessionID: s.ID})
+			nb.await(b, invalidation{sessionID: s.ID})
 			arrived = append(arrived, time.Since(returned))
 			mustInvalid(b, nb, tok, "revoked on A")
 			refused = append(refused, time.Since(returned))
@@ -654,11 +701,11 @@ func µs(d time.Duration) float64 { return float64(d) / float64(time.Microsecond
 //     without pg_notify.
 func BenchmarkNotifyCost(b *testing.B) {
 	url := testserver.Postgres(b).URL
-	s := open(b, with(url, "sweep_interval=-1s"))
+	s := open(b, url, noSweep)
 	ctx := b.Context()
 	listening, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go s.Subscribe(listening, func() {}, func(sessiond.Invalidation) {})
+	go s.Subscribe(listening, func() {}, func(string, string) {})
 	_, sess, err := sessiond.NewManager(s, keys, sessiond.Config{}).Create(ctx, sessiond.NewSession{UserID: "u"})
 	if err != nil {
 		b.Fatal(err)
@@ -682,14 +729,16 @@ func BenchmarkNotifyCost(b *testing.B) {
 	b.Run("plain", func(b *testing.B) {
 		var got sessiond.Session
 		var idleMS int64
-		var raw []byte
+		var raw, hash []byte
+		var rotated pgtype.Timestamptz
 		for b.Loop() {
 			err := pool.QueryRow(ctx, `
 UPDATE sessions SET data = $1, version = version + 1
 WHERE id = $2 AND version = $3
-RETURNING id, user_id, created_at, last_seen_at, expires_at, idle_expires_at, idle_timeout_ms, client_ip, user_agent, data, version`,
-				data, sess.ID, version).Scan(&got.ID, &got.UserID, &got.CreatedAt, &got.LastSeenAt, &got.ExpiresAt,
-				&got.IdleExpiresAt, &idleMS, &got.Client.IP, &got.Client.UserAgent, &raw, &got.Version)
+RETURNING id, user_id, created_at, auth_time, last_seen_at, expires_at, idle_expires_at, idle_timeout_ms,
+	client_ip, user_agent, data, version, generation, secret_hash, rotated_at`,
+				data, sess.ID, version).Scan(&got.ID, &got.UserID, &got.CreatedAt, &got.AuthTime, &got.LastSeenAt, &got.ExpiresAt,
+				&got.IdleExpiresAt, &idleMS, &got.Client.IP, &got.Client.UserAgent, &raw, &got.Version, &got.Generation, &hash, &rotated)
 			if err != nil {
 				b.Fatal(err)
 			}

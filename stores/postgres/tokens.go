@@ -4,14 +4,17 @@ import (
 	"context"
 	"time"
 
-	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/storeop"
 )
 
-// RedeemToken inserts the token id; the primary key makes the first insert
-// win, and concurrent ones wait for it and then find the conflict. An
-// expired entry that the sweeper has not removed yet is replaced.
-func (s *Store) RedeemToken(ctx context.Context, id string, expires time.Time) error {
-	ctx, cancel := s.bounded(ctx)
+// RedeemToken records a one-time token id as used until expires, and
+// reports whether this call redeemed it (false: it already was). The
+// primary key makes the first insert win; concurrent ones wait for it and
+// then find the conflict. An expired entry that the sweeper has not removed
+// yet is replaced: the token itself has expired by then, so its id can
+// never be presented validly again.
+func (s *Store) RedeemToken(ctx context.Context, id string, expires time.Time) (bool, error) {
+	ctx, cancel := storeop.Bound(ctx, s.opTimeout)
 	defer cancel()
 	tag, err := s.pool.Exec(ctx, `
 INSERT INTO redeemed_tokens (id, expires_at) VALUES ($1, $2)
@@ -19,10 +22,7 @@ ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at
 WHERE redeemed_tokens.expires_at <= $3`,
 		id, ms(expires), time.Now())
 	if err != nil {
-		return fail("redeem token", err)
+		return false, storeop.Wrap(engine, "redeem token", err)
 	}
-	if tag.RowsAffected() == 0 {
-		return sessiond.ErrTokenUsed
-	}
-	return nil
+	return tag.RowsAffected() == 1, nil
 }

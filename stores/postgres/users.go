@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -10,18 +9,16 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/storeop"
 )
 
-func makeUser(id, status string, roles []string, attrs []byte, updated time.Time) *sessiond.User {
-	if roles == nil {
-		roles = []string{}
-	}
-	return &sessiond.User{ID: id, Status: sessiond.UserStatus(status), Roles: roles,
-		Attributes: json.RawMessage(attrs), UpdatedAt: ms(updated)}
+func makeUser(id, status string, roles []string, attrs []byte, updated time.Time) sessiond.User {
+	return sessiond.User{ID: id, Status: sessiond.UserStatus(status), UpdatedAt: ms(updated)}.
+		WithRoles(roles...).WithAttributes(attrs)
 }
 
-func (s *Store) GetUser(ctx context.Context, id string) (*sessiond.User, error) {
-	ctx, cancel := s.bounded(ctx)
+func (s *Store) GetUser(ctx context.Context, id string) (sessiond.User, error) {
+	ctx, cancel := storeop.Bound(ctx, s.opTimeout)
 	defer cancel()
 	var (
 		status  string
@@ -32,10 +29,10 @@ func (s *Store) GetUser(ctx context.Context, id string) (*sessiond.User, error) 
 	err := s.pool.QueryRow(ctx, `SELECT status, roles, attributes, updated_at FROM users WHERE id = $1`, id).
 		Scan(&status, &roles, &attrs, &updated)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, sessiond.ErrNotFound
+		return sessiond.User{}, sessiond.ErrNotFound
 	}
 	if err != nil {
-		return nil, fail("get user", err)
+		return sessiond.User{}, storeop.Wrap(engine, "get user", err)
 	}
 	return makeUser(id, status, roles, attrs, updated), nil
 }
@@ -50,19 +47,17 @@ ON CONFLICT (id) DO UPDATE SET status = excluded.status, roles = excluded.roles,
 // sessions, in the same implicit transaction and round trip, holding the
 // user's advisory lock exclusively so that no session being created at that
 // moment survives it (see Create).
-func (s *Store) PutUser(ctx context.Context, u *sessiond.User) (int, error) {
-	ctx, cancel := s.bounded(ctx)
+func (s *Store) PutUser(ctx context.Context, u sessiond.User) (int, error) {
+	ctx, cancel := storeop.Bound(ctx, s.opTimeout)
 	defer cancel()
-	roles := u.Roles
-	if roles == nil {
-		roles = []string{} // NOT NULL; a nil slice would be sent as NULL
-	}
 	upsert := upsertUser + `
 RETURNING pg_notify($6, $7)`
-	args := []any{u.ID, string(u.Status), roles, jsonBytes(u.Attributes), ms(u.UpdatedAt), s.channel, userPrefix + u.ID}
-	if u.Status != sessiond.UserBanned {
+	// Roles returns a non-nil slice (NOT NULL: nil would be sent as NULL);
+	// Attributes returns {} for none.
+	args := []any{u.ID, string(u.Status), u.Roles(), []byte(u.Attributes()), ms(u.UpdatedAt), s.channel, userPrefix + u.ID}
+	if !u.Banned() {
 		_, err := s.pool.Exec(ctx, upsert, args...)
-		return 0, fail("put user", err)
+		return 0, storeop.Wrap(engine, "put user", err)
 	}
 	b := &pgx.Batch{}
 	b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, userLockClass, u.ID)
@@ -73,7 +68,7 @@ RETURNING pg_notify($6, $7)`
 		return nil
 	})
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return 0, fail("put user", err)
+		return 0, storeop.Wrap(engine, "put user", err)
 	}
 	return revoked, nil
 }

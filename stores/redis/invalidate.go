@@ -2,14 +2,12 @@ package redis
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"sync"
 
 	"github.com/redis/rueidis"
 
-	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/storeop"
 )
 
 // Near-cache invalidations travel over Redis's own pub/sub, so that every
@@ -27,9 +25,11 @@ import (
 // The channel is the key prefix + "inv" ("sd:inv"), so that deployments
 // sharing a Redis under different prefixes never hear each other. The
 // payload, also the wire format between nodes of different versions, is
-// "s" + the 32 raw bytes of a session id, or "u" + a user id (any UTF-8,
-// at most sessiond.MaxUserIDLen bytes): raw, because it needs no escaping
-// in either direction and halves the bytes of the hex id.
+// "s" + the 16 raw bytes of a session id, or "u" + a user id (any UTF-8,
+// at most 256 bytes): raw, because it needs no escaping in either
+// direction. A node of the previous version announces its sessions as "s" +
+// 32 raw bytes; those sessions are in no cache of this version, so such a
+// message is ignored (a rolling upgrade does not flush every cache).
 //
 // On a Redis Cluster the PUBLISH is the classic, cluster-wide one: the node
 // that runs the script forwards the message over the cluster bus to every
@@ -48,10 +48,8 @@ import (
 // Redis ≥ 7 get no channel by default (acl-pubsub-default resetchannels).
 // Without PUBLISH the write scripts fail before they change anything.
 
-var _ sessiond.Invalidator = (*Store)(nil)
-
-// channel is the store's invalidation channel.
-func (s *Store) channel() string { return s.prefix + "inv" }
+// maxUserIDLen is the Manager's limit on user ids, in bytes.
+const maxUserIDLen = 256
 
 func sessionMessage(raw string) string { return "s" + raw }
 
@@ -61,18 +59,22 @@ func userMessage(userID string) string { return "u" + userID }
 // format from a newer version, an operator's PUBLISH) ends the
 // subscription: the cache cannot tell what changed, so it must flush, and
 // it does when Subscribe returns.
-func decodeInvalidation(msg string) (sessiond.Invalidation, error) {
+func decodeInvalidation(msg string) (sid, uid string, err error) {
 	switch {
+	case len(msg) == 1+16 && msg[0] == 's':
+		return sessionID(msg[1:]), "", nil
 	case len(msg) == 1+32 && msg[0] == 's':
-		return sessiond.Invalidation{SessionID: hex.EncodeToString([]byte(msg[1:]))}, nil
-	case len(msg) > 1 && len(msg) <= 1+sessiond.MaxUserIDLen && msg[0] == 'u':
-		return sessiond.Invalidation{UserID: msg[1:]}, nil
+		return "", "", nil // the previous version's session: never cached here
+	case len(msg) > 1 && len(msg) <= 1+maxUserIDLen && msg[0] == 'u':
+		return "", msg[1:], nil
 	}
-	return sessiond.Invalidation{}, errors.New("redis: invalidations: unknown message on the channel")
+	return "", "", errors.New("unknown message on the channel")
 }
 
 // Subscribe listens on the store's channel over a connection of its own,
-// never one of the pipelined connections the requests share: killing it
+// taken from the application's client with Dedicate (rueidis dials it for
+// the caller alone; on a cluster, to one node), never one of the pipelined
+// connections the requests share: killing it
 // (CLIENT KILL TYPE pubsub, a failover) then costs the requests nothing, and
 // it is closed, not pooled, when the subscription ends. On a cluster it
 // connects to one node, any: classic pub/sub reaches every node.
@@ -81,20 +83,21 @@ func decodeInvalidation(msg string) (sessiond.Invalidation, error) {
 // RESP2 subscription (protocol=2) behind the caller's back, which would
 // hide the messages lost in between, whereas the hooks' channel reports
 // every loss. ready is called once Redis has confirmed the SUBSCRIBE, and
-// fn for each message, in order, on the connection's reader: neither may
-// block (the near cache's only take a mutex).
+// invalidate for each message, in order, on the connection's reader:
+// neither may block (the near cache's only take a mutex).
 //
 // Subscribe returns when ctx ends or the connection is lost; the caller
 // (the near cache) flushes and subscribes again. A connection that falls
 // silent (a frozen or unreachable server, a half-open TCP connection) is
 // noticed by rueidis's keep-alive PING, sent after a second or two without
-// traffic and bounded by write_timeout. End the subscription before closing
-// the store: closing the client does not close a dedicated connection.
-func (s *Store) Subscribe(ctx context.Context, ready func(), fn func(sessiond.Invalidation)) error {
+// traffic and bounded by the client's ConnWriteTimeout. End the
+// subscription before closing the store: closing the client does not close
+// a dedicated connection.
+func (s *Store) Subscribe(ctx context.Context, ready func(), invalidate func(sessionID, userID string)) error {
 	conn, _ := s.client.Dedicate()
 	defer conn.Close()
 
-	channel := s.channel()
+	channel := s.channel
 	var once sync.Once
 	bad := make(chan error, 1)
 	deaf := false // read and written on the reader only
@@ -108,30 +111,31 @@ func (s *Store) Subscribe(ctx context.Context, ready func(), fn func(sessiond.In
 			if deaf {
 				return
 			}
-			inv, err := decodeInvalidation(m.Message)
-			if err != nil {
+			sid, uid, err := decodeInvalidation(m.Message)
+			switch {
+			case err != nil:
 				deaf = true
 				bad <- err
-				return
+			case sid != "" || uid != "":
+				invalidate(sid, uid)
 			}
-			fn(inv)
 		},
 	})
-	subscribe, cancel := s.bound(ctx)
+	subscribe, cancel := storeop.Bound(ctx, s.opts.OpTimeout)
 	err := conn.Do(subscribe, conn.B().Subscribe().Channel(channel).Build()).Error()
 	cancel()
 	if err != nil {
-		return fmt.Errorf("redis: invalidations: %w", err)
+		return storeop.Wrap(engine, "subscribe", err)
 	}
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
 	case err := <-bad:
-		return err
+		return storeop.Wrap(engine, "subscribe", err)
 	case err := <-lost:
 		if err == nil { // closed without a reason
 			err = errors.New("connection closed")
 		}
-		return fmt.Errorf("redis: invalidations: %w", err)
+		return storeop.Wrap(engine, "subscribe", err)
 	}
 }

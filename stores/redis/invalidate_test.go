@@ -2,7 +2,7 @@ package redis
 
 import (
 	"context"
-	"encoding/hex"
+	"encoding/base64"
 	"errors"
 	"runtime"
 	"slices"
@@ -18,27 +18,13 @@ import (
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/internal/testserver"
 	"github.com/sessiond/sessiond/nearcache"
-	"github.com/sessiond/sessiond/storetest"
 )
 
 // The near cache's guarantee rests on the store, so these tests run it on
-// real servers: two Store instances on one Redis (or one cluster), each
-// behind its own near cache, are two sessiond nodes.
-
-// TestConformanceThroughNearCache runs the whole suite through the cache:
-// a store behind it must keep every promise it keeps alone.
-func TestConformanceThroughNearCache(t *testing.T) {
-	s, err := Open(t.Context(), testserver.Redis(t).URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := nearcache.New(s, nearcache.Options{})
-	t.Cleanup(func() { c.Close() }) // closes s
-	if _, ok := c.(*nearcache.Store); !ok {
-		t.Fatal("nearcache.New did not cache the Redis store")
-	}
-	storetest.Run(t, c)
-}
+// real servers: two Managers, each with its own near cache over its own
+// Store and client, on one Redis (or one cluster), are two sessiond nodes.
+// (storetest.RunCached, in redis_test.go, runs the conformance suite
+// through a cache.)
 
 // listen subscribes a connection of its own to the store's channel and
 // returns every message it hears, undecoded.
@@ -53,7 +39,7 @@ func listen(t *testing.T, s *Store) <-chan string {
 	go func() {
 		defer close(done)
 		hook := rueidis.WithOnSubscriptionHook(ctx, func(rueidis.PubSubSubscription) { once.Do(func() { close(ready) }) })
-		conn.Receive(hook, conn.B().Subscribe().Channel(s.channel()).Build(), func(m rueidis.PubSubMessage) { msgs <- m.Message })
+		conn.Receive(hook, conn.B().Subscribe().Channel(s.channel).Build(), func(m rueidis.PubSubMessage) { msgs <- m.Message })
 	}()
 	t.Cleanup(func() { cancel(); <-done; conn.Close() })
 	select {
@@ -78,8 +64,13 @@ func next(t *testing.T, msgs <-chan string) string {
 }
 
 func raw(id string) string {
-	b, _ := hex.DecodeString(id)
+	b, _ := base64.RawURLEncoding.DecodeString(id)
 	return string(b)
+}
+
+// unknownID is a well-formed session id of no session.
+func unknownID(user string) string {
+	return placedSession(user, "", sessiond.Client{}).ID
 }
 
 // TestAnnouncements listens to the channel while every kind of write runs:
@@ -97,7 +88,7 @@ func TestAnnouncements(t *testing.T) {
 	// Silent: 20 creations, 20 validations that each touch, 20 direct
 	// touches, and writes refused or without effect.
 	var tok string
-	var ss *sessiond.Session
+	var ss sessiond.Session
 	for range 20 {
 		var err error
 		if tok, ss, err = every.Create(ctx, sessiond.NewSession{UserID: user}); err != nil {
@@ -110,9 +101,12 @@ func TestAnnouncements(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	gone := strings.Repeat("ab", 32)
+	gone := unknownID(user)
 	if _, err := s.UpdateData(ctx, ss.ID, ss.Version+7, []byte(`{}`)); !errors.Is(err, sessiond.ErrConflict) {
 		t.Fatalf("stale UpdateData = %v", err)
+	}
+	if _, err := s.Rotate(ctx, ss.ID, ss.Generation+1, [32]byte{}, time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, sessiond.ErrConflict) {
+		t.Fatalf("Rotate from a stale generation = %v", err)
 	}
 	if _, err := s.UpdateData(ctx, gone, 1, []byte(`{}`)); !errors.Is(err, sessiond.ErrNotFound) {
 		t.Fatalf("UpdateData of a gone session = %v", err)
@@ -120,7 +114,7 @@ func TestAnnouncements(t *testing.T) {
 	if err := s.Delete(ctx, gone); !errors.Is(err, sessiond.ErrNotFound) {
 		t.Fatalf("Delete of a gone session = %v", err)
 	}
-	if _, err := s.Rotate(ctx, gone, strings.Repeat("ab", 31)+"cd", time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, sessiond.ErrNotFound) {
+	if _, err := s.Rotate(ctx, gone, 0, [32]byte{}, time.Now(), time.Now().Add(time.Hour)); !errors.Is(err, sessiond.ErrNotFound) {
 		t.Fatalf("Rotate of a gone session = %v", err)
 	}
 	if n, err := s.DeleteUserSessions(ctx, "nobody", ""); err != nil || n != 0 {
@@ -132,28 +126,28 @@ func TestAnnouncements(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := next(t, msgs); got != "s"+raw(ss.ID) {
-		t.Fatalf("after 20 creations, 40 touches and 5 refused writes, the first message is %q; want UpdateData's", got)
+		t.Fatalf("after 20 creations, 40 touches and 6 refused writes, the first message is %q; want UpdateData's", got)
 	}
 	_, rotated, err := every.Rotate(ctx, tok)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := next(t, msgs); got != "s"+raw(ss.ID) {
-		t.Fatalf("Rotate published %q, want the old id", got)
+	if got := next(t, msgs); got != "s"+raw(ss.ID) || rotated.ID != ss.ID {
+		t.Fatalf("Rotate published %q, want the session's id (which rotation keeps)", got)
 	}
-	if err := every.RevokeID(ctx, rotated.ID); err != nil {
+	if err := every.RevokeSession(ctx, rotated.ID); err != nil {
 		t.Fatal(err)
 	}
 	if got := next(t, msgs); got != "s"+raw(rotated.ID) {
 		t.Fatalf("Delete published %q", got)
 	}
-	if n, err := every.RevokeUser(ctx, user, ""); err != nil || n != 19 {
-		t.Fatalf("RevokeUser = %d, %v", n, err)
+	if n, err := every.RevokeUserSessions(ctx, user, ""); err != nil || n != 19 {
+		t.Fatalf("RevokeUserSessions = %d, %v", n, err)
 	}
 	if got := next(t, msgs); got != "u"+user {
 		t.Fatalf("DeleteUserSessions published %q", got)
 	}
-	if _, err := every.PutUser(ctx, &sessiond.User{ID: user, Status: sessiond.UserBanned}); err != nil {
+	if _, err := every.PutUser(ctx, sessiond.User{ID: user, Status: sessiond.UserBanned}); err != nil {
 		t.Fatal(err)
 	}
 	if got := next(t, msgs); got != "u"+user {
@@ -179,7 +173,7 @@ func TestAnnouncementRefused(t *testing.T) {
 	if err := admin.client.Do(ctx, admin.client.B().Arbitrary("ACL", "SETUSER", "nochannels", "on", ">secret", "~*", "+@all", "resetchannels").Build()).Error(); err != nil {
 		t.Fatal(err)
 	}
-	s := open(t, "redis://nochannels:secret@"+srv.Addr+"/0")
+	s := newStore(t, connect(t, srv.URL, nil, func(o *rueidis.ClientOption) { o.Username, o.Password = "nochannels", "secret" }), Options{})
 	m := sessiond.NewManager(s, testKeys, sessiond.Config{})
 	_, ss, err := m.Create(ctx, sessiond.NewSession{UserID: "u"}) // announces nothing
 	if err != nil {
@@ -188,13 +182,13 @@ func TestAnnouncementRefused(t *testing.T) {
 	if err := s.Delete(ctx, ss.ID); err == nil || !strings.Contains(err.Error(), "publish to the channel") {
 		t.Fatalf("Delete without the channel = %v, want a refused PUBLISH", err)
 	}
-	if _, err := s.PutUser(ctx, &sessiond.User{ID: "u", Status: sessiond.UserBanned}); err == nil {
+	if _, err := s.PutUser(ctx, sessiond.User{ID: "u", Status: sessiond.UserBanned}); err == nil {
 		t.Fatal("PutUser without the channel succeeded")
 	}
 	if _, u, err := s.Lookup(ctx, ss.ID); err != nil || u.Status != sessiond.UserActive {
 		t.Fatalf("after the refused writes: %+v, %v; want the session and its user untouched", u, err)
 	}
-	if err := s.Subscribe(ctx, func() { t.Error("subscribed without the channel") }, nil); err == nil {
+	if err := s.Subscribe(ctx, func() { t.Error("subscribed without the channel") }, func(string, string) {}); err == nil {
 		t.Fatal("Subscribe without the channel succeeded")
 	}
 }
@@ -205,16 +199,30 @@ func TestAnnouncementRefused(t *testing.T) {
 func TestSubscribe(t *testing.T) {
 	s := open(t, testserver.Redis(t).URL)
 	ctx, cancel := context.WithCancel(t.Context())
-	invs := make(chan sessiond.Invalidation, 16)
-	done := subscribe(t, ctx, s, func(inv sessiond.Invalidation) { invs <- inv })
+	invs := make(chan invalidation, 16)
+	done := subscribe(t, ctx, s, func(sid, uid string) { invs <- invalidation{sid, uid} })
 	m := sessiond.NewManager(s, testKeys, sessiond.Config{})
 	tok, ss, err := m.Create(ctx, sessiond.NewSession{UserID: "u"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Revoke(ctx, tok)
-	m.PutUser(ctx, &sessiond.User{ID: strings.Repeat("é", 128), Status: sessiond.UserActive})
-	for _, want := range []sessiond.Invalidation{{SessionID: ss.ID}, {UserID: strings.Repeat("é", 128)}} {
+	if err := m.Revoke(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.PutUser(ctx, sessiond.User{ID: strings.Repeat("é", 128), Status: sessiond.UserActive}); err != nil {
+		t.Fatal(err)
+	}
+	// The previous version's session message is ignored, not an error.
+	if err := s.client.Do(ctx, s.client.B().Publish().Channel(s.channel).Message("s"+strings.Repeat("\x07", 32)).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.RevokeUserSessions(ctx, "u2", ""); err != nil { // nothing to revoke: silent
+		t.Fatal(err)
+	}
+	if _, err := m.PutUser(ctx, sessiond.User{ID: "u3", Status: sessiond.UserActive}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []invalidation{{sessionID: ss.ID}, {userID: strings.Repeat("é", 128)}, {userID: "u3"}} {
 		if got := <-invs; got != want {
 			t.Fatalf("got %+v, want %+v", got, want)
 		}
@@ -224,9 +232,9 @@ func TestSubscribe(t *testing.T) {
 		t.Fatalf("Subscribe after ctx ended = %v", err)
 	}
 
-	for _, bad := range []string{"", "x", "s" + strings.Repeat("a", 31), "u", "u" + strings.Repeat("x", sessiond.MaxUserIDLen+1)} {
-		done := subscribe(t, t.Context(), s, func(sessiond.Invalidation) {})
-		if err := s.client.Do(t.Context(), s.client.B().Publish().Channel(s.channel()).Message(bad).Build()).Error(); err != nil {
+	for _, bad := range []string{"", "x", "s" + strings.Repeat("a", 15), "s" + strings.Repeat("a", 17), "u", "u" + strings.Repeat("x", maxUserIDLen+1)} {
+		done := subscribe(t, t.Context(), s, func(string, string) {})
+		if err := s.client.Do(t.Context(), s.client.B().Publish().Channel(s.channel).Message(bad).Build()).Error(); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -240,8 +248,10 @@ func TestSubscribe(t *testing.T) {
 	}
 }
 
+type invalidation struct{ sessionID, userID string }
+
 // subscribe runs s.Subscribe until it returns, once it is ready.
-func subscribe(t *testing.T, ctx context.Context, s *Store, fn func(sessiond.Invalidation)) <-chan error {
+func subscribe(t *testing.T, ctx context.Context, s *Store, fn func(sessionID, userID string)) <-chan error {
 	t.Helper()
 	ready := make(chan struct{})
 	done := make(chan error, 1)
@@ -256,24 +266,26 @@ func subscribe(t *testing.T, ctx context.Context, s *Store, fn func(sessiond.Inv
 	return done
 }
 
-// node is one sessiond process: its own store, near cache and manager.
+// node is one sessiond process: its own client, store, near cache and
+// manager.
 type node struct {
-	cache *nearcache.Store
+	cache *nearcache.Cache
 	m     *sessiond.Manager
 }
 
-// newNode opens a store behind a near cache whose entries outlive the
-// test, so that only an invalidation can explain a fresh answer.
-func newNode(t *testing.T, url string, staleness time.Duration) *node {
+// newNode opens a store (on a server's URL, or a cluster's nodes) with a
+// near cache whose entries outlive the test, so that only an invalidation
+// can explain a fresh answer.
+func newNode(t *testing.T, url string, nodes []string, edit func(*rueidis.ClientOption), staleness time.Duration) *node {
 	t.Helper()
-	s, err := Open(t.Context(), url)
+	s := newStore(t, connect(t, url, nodes, edit), Options{})
+	c, err := nearcache.New(s, nearcache.Options{MaxStaleness: staleness})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := nearcache.New(s, nearcache.Options{MaxStaleness: staleness}).(*nearcache.Store)
-	t.Cleanup(func() { c.Close() }) // closes s
+	t.Cleanup(c.Close) // before the client closes: cleanups run last-in first-out
 	waitFor(t, 5*time.Second, "cache healthy", c.Healthy)
-	return &node{cache: c, m: sessiond.NewManager(c, testKeys, sessiond.Config{})}
+	return &node{cache: c, m: sessiond.NewManager(s, testKeys, sessiond.Config{Cache: c})}
 }
 
 // waitFor polls cond until it holds and returns how long that took.
@@ -335,7 +347,7 @@ func testTwoNodes(t *testing.T, a, b *node, user string) {
 	}
 	b.cached(t, tok)
 
-	if _, err := a.m.PutUser(ctx, &sessiond.User{ID: user, Status: sessiond.UserActive, Roles: []string{"admin"}}); err != nil {
+	if _, err := a.m.PutUser(ctx, sessiond.User{ID: user, Status: sessiond.UserActive}.WithRoles("admin")); err != nil {
 		t.Fatal(err)
 	}
 	see("role change", func() bool { _, u, err := b.m.Validate(ctx, tok); return err == nil && u.HasRole("admin") })
@@ -346,7 +358,7 @@ func testTwoNodes(t *testing.T, a, b *node, user string) {
 	}
 	see("data patch", func() bool {
 		s, _, err := b.m.Validate(ctx, tok)
-		return err == nil && string(s.Data) == `{"cart":{"tea":2}}`
+		return err == nil && string(s.Data()) == `{"cart":{"tea":2}}`
 	})
 
 	b.cached(t, tok)
@@ -371,7 +383,7 @@ func testTwoNodes(t *testing.T, a, b *node, user string) {
 		b.cached(t, tok)
 		toks = append(toks, tok)
 	}
-	if _, err := a.m.RevokeUser(ctx, user, ""); err != nil {
+	if _, err := a.m.RevokeUserSessions(ctx, user, ""); err != nil {
 		t.Fatal(err)
 	}
 	see("revoke-all", func() bool { return b.refuses(t, toks[0]) && b.refuses(t, toks[1]) && b.refuses(t, toks[2]) })
@@ -381,7 +393,7 @@ func testTwoNodes(t *testing.T, a, b *node, user string) {
 		t.Fatal(err)
 	}
 	b.cached(t, tok)
-	if _, err := a.m.PutUser(ctx, &sessiond.User{ID: user, Status: sessiond.UserBanned}); err != nil {
+	if _, err := a.m.PutUser(ctx, sessiond.User{ID: user, Status: sessiond.UserBanned}); err != nil {
 		t.Fatal(err)
 	}
 	see("ban", func() bool { return b.refuses(t, tok) })
@@ -423,7 +435,7 @@ func measurePropagation(t *testing.T, a, b *node, user string, n int) {
 
 func TestTwoNodes(t *testing.T) {
 	url := testserver.Redis(t).URL
-	a, b := newNode(t, url, time.Hour), newNode(t, url, time.Hour)
+	a, b := newNode(t, url, nil, nil, time.Hour), newNode(t, url, nil, nil, time.Hour)
 	testTwoNodes(t, a, b, "alice")
 	measurePropagation(t, a, b, "bob", 100)
 }
@@ -435,13 +447,16 @@ func TestTwoNodes(t *testing.T) {
 // by the very next validation. Both protocols: rueidis runs a RESP2
 // subscription on a connection of its own, which it would redial quietly.
 func TestChannelLoss(t *testing.T) {
-	t.Run("RESP3", func(t *testing.T) { testChannelLoss(t, testserver.Redis(t).URL) })
-	t.Run("RESP2", func(t *testing.T) { testChannelLoss(t, testserver.Redis(t).URL+"?protocol=2&client_cache=0") })
+	t.Run("RESP3", func(t *testing.T) { testChannelLoss(t, nil) })
+	t.Run("RESP2", func(t *testing.T) {
+		testChannelLoss(t, func(o *rueidis.ClientOption) { o.AlwaysRESP2, o.DisableCache = true, true })
+	})
 }
 
-func testChannelLoss(t *testing.T, url string) {
-	b := newNode(t, url, time.Hour)
-	s := open(t, url)
+func testChannelLoss(t *testing.T, edit func(*rueidis.ClientOption)) {
+	url := testserver.Redis(t).URL
+	b := newNode(t, url, nil, edit, time.Hour)
+	s := newStore(t, connect(t, url, nil, edit), Options{})
 	a := sessiond.NewManager(s, testKeys, sessiond.Config{}) // the writer: a node without a cache
 	ctx := t.Context()
 	do := func(args ...string) int64 {
@@ -529,17 +544,8 @@ func TestSilentChannel(t *testing.T) {
 		t.Skip("SESSIOND_TEST_REDIS_URL names a server this test may not freeze")
 	}
 	const writeTimeout = 500 * time.Millisecond
-	b := newNode(t, srv.URL+"?write_timeout="+writeTimeout.String(), time.Hour)
-	s := open(t, srv.URL)
-	info, err := s.client.Do(t.Context(), s.client.B().Info().Section("server").Build()).ToString()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, pidText, _ := strings.Cut(info, "process_id:")
-	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(pidText, "\n", 2)[0]))
-	if err != nil {
-		t.Fatalf("process_id: %v", err)
-	}
+	b := newNode(t, srv.URL, nil, func(o *rueidis.ClientOption) { o.ConnWriteTimeout = writeTimeout }, time.Hour)
+	pid := serverPID(t, open(t, srv.URL))
 	flushes := b.cache.Stats().Flushes.Load()
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
@@ -554,7 +560,7 @@ func TestSilentChannel(t *testing.T) {
 	defer resume()
 	took := waitFor(t, 10*time.Second, "frozen server noticed", func() bool { return b.cache.Stats().Flushes.Load() > flushes })
 	resume()
-	t.Logf("server frozen -> cache flushed and bypassed: %v (keep-alive 1s + write_timeout %v)", took, writeTimeout)
+	t.Logf("server frozen -> cache flushed and bypassed: %v (keep-alive 1s + ConnWriteTimeout %v)", took, writeTimeout)
 	took = waitFor(t, 10*time.Second, "resubscribed after the thaw", b.cache.Healthy)
 	t.Logf("server thawed -> cache in use again: %v", took)
 }
@@ -564,13 +570,13 @@ func TestSilentChannel(t *testing.T) {
 // node b is connected to: the message crosses the cluster bus. Then that
 // master is shut down, and b's cache is bypassed.
 func TestClusterNearCache(t *testing.T) {
-	url := testserver.RedisCluster(t).URL
-	b := newNode(t, url, time.Hour)
-	s := open(t, url)
+	c := testserver.RedisCluster(t)
+	b := newNode(t, "", c.Addrs, nil, time.Hour)
+	s := openCluster(t, c)
 	ctx := t.Context()
 	var subNode string
 	for addr, n := range s.client.Nodes() {
-		subs, err := n.Do(ctx, n.B().PubsubNumsub().Channel(s.channel()).Build()).ToArray()
+		subs, err := n.Do(ctx, n.B().PubsubNumsub().Channel(s.channel).Build()).ToArray()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -581,13 +587,12 @@ func TestClusterNearCache(t *testing.T) {
 	if subNode == "" {
 		t.Fatal("no node holds the cache's subscription")
 	}
-	a := newNode(t, url, time.Hour)
+	a := newNode(t, "", c.Addrs, nil, time.Hour)
 	elsewhere := func(prefix string) string {
 		node := s.client.Nodes()[subNode]
 		for i := range 1000 {
 			user := prefix + strconv.Itoa(i)
-			_, _, index := s.userKey(user)
-			err := node.Do(ctx, node.B().Exists().Key(index).Build()).Error()
+			err := node.Do(ctx, node.B().Exists().Key(s.userOf(user).bucket).Build()).Error()
 			if rerr, ok := rueidis.IsRedisErr(err); ok {
 				if _, moved := rerr.IsMoved(); moved {
 					return user

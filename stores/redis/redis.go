@@ -1,278 +1,214 @@
 // Package redis is the shared sessiond.Store on Redis ≥ 7, standalone or
-// Redis Cluster, through github.com/redis/rueidis (pipelined, so one
-// connection or a few serve any number of concurrent calls).
+// Redis Cluster, through the application's own github.com/redis/rueidis
+// client (pipelined, so one connection or a few serve any number of
+// concurrent calls):
 //
-// # URLs
+//	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{"127.0.0.1:6379"}})
+//	...
+//	store, err := redis.New(client, redis.Options{})
 //
-//	redis://[user:pass@]host:port[/db][?options]
-//	rediss://...                                  (TLS)
-//	redis+cluster://[user:pass@]h1:p1,h2:p2,...[?options]
-//	rediss+cluster://...                          (TLS)
-//
-// A redis:// URL that names a node of a cluster also works, as a cluster.
-// Options (query parameters):
-//
-//	prefix=sd:            key prefix, without { or } (default "sd:")
-//	timeout=2s            bound on every call whose context has no deadline,
-//	                      so a dead server answers an error, never a hang
-//	dial_timeout=2s       connecting (default: timeout)
-//	write_timeout=3s      a connection that gets no answer for this long is
-//	                      closed and redialled (rueidis ConnWriteTimeout)
-//	pipeline_multiplex=n  2^n pipelined connections per node (default 2 on a
-//	                      single server, 0 on a cluster: rueidis defaults)
-//	db=, client_name=, protocol=2, client_cache=0, max_retries=0, skip_verify=
-//	                      passed to rueidis.ParseURL (max_retries=0 stops
-//	                      rueidis retrying reads on a broken connection,
-//	                      which it does within the timeout otherwise)
+// (package stores opens one from a URL.) Redis expires sessions by itself,
+// so there is no sweeper. Sessions last across a Redis restart only if the
+// server persists (AOF or RDB): without persistence a restart signs
+// everyone out, which fails closed. Run it with maxmemory-policy
+// noeviction: a full Redis then refuses new sessions (an error, 503),
+// whereas an eviction could drop an index bucket and hide live sessions
+// from "sign out everywhere" and a ban.
 //
 // # Keys
 //
-// A user's keys all carry the hash tag of the user's bucket, the first two
-// hex digits of SHA-256(user id), so that one Lua script can revoke all of a
-// user's sessions atomically even on a cluster. A session must still be
-// found by its id alone; so the store asks the Manager, through
-// sessiond.SessionPlacer, for ids that begin with the user's bucket (256
-// draws on average, on creation and rotation only). With the default
-// prefix:
+// Every key of a user carries the hash tag of the user's bucket, the first
+// two hex digits of SHA-256(user id), so that one Lua script can revoke all
+// of a user's sessions atomically even on a cluster. The Manager makes the
+// first byte of every session id that same byte (the Placement rule of
+// sessiond.Store), so a session is found by its id alone, in its user's
+// slot. With the default prefix:
 //
-//	sd:{ab}:s:<id>        a session: a packed string (see codec.go) whose TTL
-//	                      is its idle expiry; <id> is the 32 raw bytes of the
-//	                      session id, not its 64 hex digits, to halve the
-//	                      bytes every session costs in the key and the index
+//	sd:{ab}:s:<id>        a session: a packed string (codec.go) whose TTL is
+//	                      its idle expiry; <id> is the 16 raw bytes of the id
+//	sd:{ab}:b:<cd>        an index bucket: the sessions of the users whose
+//	                      SHA-1 begins with cd (mod 128), as a sorted set of
+//	                      <id><user id> scored by idle expiry (s); a user id
+//	                      over 47 bytes is 0x00 and its SHA-1 there, so that
+//	                      every member fits a listpack
 //	sd:{ab}:u:<user id>   a user record (hash; no TTL)
-//	sd:{ab}:i:<user id>   the user's sessions: a sorted set of raw ids scored
-//	                      by idle expiry (ms), trimmed on every write to it,
-//	                      with the TTL of its latest session
 //	sd:{k}:key:<hash>     an API key's record; sd:{k}:keys lists them
 //	sd:t:<id>             a redeemed one-time token, until it expires
 //
-// Redis expires sessions by itself, so there is no sweeper. Sessions last
-// across a Redis restart only if the server persists (AOF or RDB): without
-// persistence a restart signs everyone out, which fails closed.
+// The per-user index is shared by the users of a bucket (32768 buckets in
+// all) instead of one key per user: a key costs about 110 bytes of Redis
+// memory before its first byte of content, as much as the session it
+// indexes, whereas an entry in a bucket costs its bytes. Buckets stay
+// listpacks (compact, no pointer per entry) up to zset-max-listpack-entries
+// (128 by default), that is up to about 3 million sessions; past that the
+// fullest buckets turn into skip lists and cost more per entry. A bucket
+// lives as long as its latest session, and scripts trim its expired entries
+// whenever they write to it.
+//
+// # The previous version's keys
+//
+// User records and API keys keep the previous version's keys and formats,
+// so they stay readable where they are. Its sessions (sd:{ab}:s: with a
+// 32-byte id, the SHA-256 of their token) and per-user indexes
+// (sd:{ab}:i:<user id>) are simply never found: their users sign in again,
+// and the keys expire by their TTL.
 package redis
 
 import (
 	"context"
+	"crypto/sha1"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"net"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/rueidis"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/storeop"
 )
 
-// Store is a Redis-backed sessiond.Store.
+// Options configure a Store. The zero value is safe.
+type Options struct {
+	// KeyPrefix starts every key and the invalidation channel (default
+	// "sd:"), so that several deployments share a server without seeing
+	// each other. It must not contain { or }, which would change the
+	// keys' hash slots.
+	KeyPrefix string
+	// OpTimeout bounds every call, whatever the caller's deadline (default
+	// storeop.DefaultTimeout), so that a dead server answers an error,
+	// never a hang.
+	OpTimeout time.Duration
+	// CloseClient makes Close close the client too. Leave it false for a
+	// client the application goes on using.
+	CloseClient bool
+}
+
+// DefaultKeyPrefix is the key prefix when Options.KeyPrefix is empty.
+const DefaultKeyPrefix = "sd:"
+
+// engine names the store in wrapped errors.
+const engine = "redis"
+
+// Store is a Redis-backed sessiond.Store. It is safe for concurrent use.
 type Store struct {
 	client  rueidis.Client
-	prefix  string
-	timeout time.Duration
+	opts    Options
+	channel string
 }
 
-var (
-	_ sessiond.Store         = (*Store)(nil)
-	_ sessiond.APIKeyStore   = (*Store)(nil)
-	_ sessiond.TokenLedger   = (*Store)(nil)
-	_ sessiond.SessionPlacer = (*Store)(nil)
-)
+var _ sessiond.Store = (*Store)(nil)
 
-// Defaults of the URL options.
-const (
-	DefaultPrefix       = "sd:"
-	DefaultTimeout      = 2 * time.Second
-	DefaultWriteTimeout = 3 * time.Second
-)
-
-// Open connects to the server or cluster a URL names (see the package
-// doc).
-func Open(ctx context.Context, rawURL string) (*Store, error) {
-	opt, s, cluster, err := parseURL(rawURL)
-	if err != nil {
-		return nil, err
+// New returns a store on client, which stays the caller's unless
+// opts.CloseClient is set.
+func New(client rueidis.Client, opts Options) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("redis: New needs a client")
 	}
-	client, err := rueidis.NewClient(opt)
-	if err != nil {
-		return nil, fmt.Errorf("redis: connect: %w", err)
+	if opts.KeyPrefix == "" {
+		opts.KeyPrefix = DefaultKeyPrefix
 	}
-	s.client = client
-	if cluster && client.Mode() != rueidis.ClientModeCluster {
-		client.Close()
-		return nil, errors.New("redis: a redis+cluster URL names a server that is not in cluster mode")
+	if strings.ContainsAny(opts.KeyPrefix, "{}") {
+		return nil, errors.New("redis: the key prefix must not contain { or }")
 	}
-	if err := s.Ping(ctx); err != nil {
-		client.Close()
-		return nil, err
-	}
-	return s, nil
+	return &Store{client: client, opts: opts, channel: opts.KeyPrefix + "inv"}, nil
 }
 
-// rueidisParams are the query parameters handed to rueidis.ParseURL.
-var rueidisParams = map[string]bool{
-	"db": true, "dial_timeout": true, "write_timeout": true, "client_name": true,
-	"protocol": true, "client_cache": true, "max_retries": true, "skip_verify": true,
-}
-
-// parseURL splits a store URL into rueidis options and the store's own.
-// Unknown parameters are refused: a misspelt timeout must not be ignored.
-func parseURL(raw string) (opt rueidis.ClientOption, s *Store, cluster bool, err error) {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return opt, nil, false, errors.New("redis: URL needs a scheme")
-	}
-	switch scheme {
-	case "redis", "rediss":
-	case "redis+cluster", "rediss+cluster":
-		cluster = true
-		scheme = strings.TrimSuffix(scheme, "+cluster")
-	default:
-		return opt, nil, false, fmt.Errorf("redis: unknown scheme %q (redis, rediss, redis+cluster, rediss+cluster)", scheme)
-	}
-	// The host list of a cluster URL is no URL host (and IPv6 literals in
-	// it upset net/url), so cut it out by hand and give rueidis the first.
-	authority, tail := rest, ""
-	if i := strings.IndexAny(rest, "/?"); i >= 0 {
-		authority, tail = rest[:i], rest[i:]
-	}
-	userinfo, hostList := "", authority
-	if i := strings.LastIndex(authority, "@"); i >= 0 {
-		userinfo, hostList = authority[:i+1], authority[i+1:]
-	}
-	hosts := strings.Split(hostList, ",")
-	if !cluster && len(hosts) > 1 {
-		return opt, nil, false, errors.New("redis: several hosts need redis+cluster://")
-	}
-	u, err := url.Parse(scheme + "://" + userinfo + hosts[0] + tail)
-	if err != nil {
-		// The URL may carry a password: never echo it.
-		return opt, nil, false, errors.New("redis: malformed URL")
-	}
-	s = &Store{prefix: DefaultPrefix, timeout: DefaultTimeout}
-	q := u.Query()
-	passed := url.Values{}
-	multiplex := -1
-	for k, vs := range q {
-		v := vs[len(vs)-1]
-		switch {
-		case k == "prefix":
-			if v == "" || strings.ContainsAny(v, "{}") {
-				return opt, nil, false, errors.New("redis: prefix must be non-empty and without { or }")
-			}
-			s.prefix = v
-		case k == "timeout":
-			if s.timeout, err = time.ParseDuration(v); err != nil || s.timeout <= 0 {
-				return opt, nil, false, fmt.Errorf("redis: timeout %q: want a positive duration", v)
-			}
-		case k == "pipeline_multiplex":
-			if multiplex, err = strconv.Atoi(v); err != nil || multiplex < 0 || multiplex > rueidis.MaxPipelineMultiplex {
-				return opt, nil, false, fmt.Errorf("redis: pipeline_multiplex %q: want 0-%d", v, rueidis.MaxPipelineMultiplex)
-			}
-		case rueidisParams[k]:
-			passed[k] = vs
-		default:
-			return opt, nil, false, fmt.Errorf("redis: unknown URL parameter %q", k)
-		}
-	}
-	u.RawQuery = passed.Encode()
-	if u.Path == "/" {
-		u.Path = "" // rueidis reads "/" as an empty database number
-	}
-	if opt, err = rueidis.ParseURL(u.String()); err != nil {
-		return opt, nil, false, err // "redis: ...", without the URL
-	}
-	if cluster {
-		if opt.SelectDB != 0 {
-			return opt, nil, false, errors.New("redis: a cluster has database 0 only")
-		}
-		opt.InitAddress = opt.InitAddress[:0]
-		for _, h := range hosts {
-			if _, _, err := net.SplitHostPort(h); err != nil {
-				h = net.JoinHostPort(strings.Trim(h, "[]"), "6379")
-			}
-			opt.InitAddress = append(opt.InitAddress, h)
-		}
-		if opt.TLSConfig != nil {
-			opt.TLSConfig.ServerName = "" // each node is verified under its own name
-		}
-	}
-	if !q.Has("dial_timeout") {
-		opt.Dialer.Timeout = s.timeout
-	}
-	if !q.Has("write_timeout") {
-		opt.ConnWriteTimeout = DefaultWriteTimeout
-	}
-	if multiplex >= 0 {
-		opt.PipelineMultiplex = multiplex
-	}
-	return opt, s, cluster, nil
-}
-
-// Close closes the connections; calls in flight finish first.
+// Close closes the client if Options.CloseClient says so; calls in flight
+// finish first.
 func (s *Store) Close() error {
-	s.client.Close()
+	if s.opts.CloseClient {
+		s.client.Close()
+	}
 	return nil
 }
 
 // Ping checks every node (on a cluster, a node that is down leaves some
 // users without sessions, so the store is not ready).
 func (s *Store) Ping(ctx context.Context) error {
-	ctx, cancel := s.bound(ctx)
+	ctx, cancel := storeop.Bound(ctx, s.opts.OpTimeout)
 	defer cancel()
 	for _, node := range s.client.Nodes() {
 		if err := node.Do(ctx, node.B().Ping().Build()).Error(); err != nil {
-			return fmt.Errorf("redis: ping: %w", err)
+			return storeop.Wrap(engine, "ping", err)
 		}
 	}
 	return nil
 }
 
-// bound gives ctx the store's timeout unless it already has a deadline, so
-// that no call waits for a dead server for long: callers fail closed
-// within the timeout instead of piling up.
-func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, s.timeout)
-}
+// tagOf is the hash tag of a bucket byte: two hex digits. 256 tags spread
+// users over every node of a cluster (16384 slots, but a cluster rarely
+// has more than a few dozen nodes).
+func tagOf(b byte) string { return hex.EncodeToString([]byte{b}) }
 
-// IDPrefix places a session in its user's hash slot: the Manager only
-// creates sessions whose id begins with the user's bucket.
-func (s *Store) IDPrefix(userID string) string { return bucket(userID) }
-
-// placed reports whether a session id was drawn for its user's bucket.
-func placed(userID, id string) bool { return len(id) >= 2 && id[:2] == bucket(userID) }
-
-// bucket is the hash tag of a user's keys: 8 bits of SHA-256(user id), as
-// two hex digits. 256 tags spread users over every node of a cluster
-// (16384 slots, but a cluster rarely has more than a few dozen nodes).
-func bucket(userID string) string {
+// userTag is the tag of a user's keys: the first byte of SHA-256(user id).
+func userTag(userID string) string {
 	sum := sha256.Sum256([]byte(userID))
-	return hex.EncodeToString(sum[:1])
+	return tagOf(sum[0])
 }
 
-// base is the tagged start of every key of one bucket: "sd:{ab}".
-func (s *Store) base(tag string) string { return s.prefix + "{" + tag + "}" }
+// base is the tagged start of every key of one tag: "sd:{ab}".
+func (s *Store) base(tag string) string { return s.opts.KeyPrefix + "{" + tag + "}" }
 
-// sessionKey returns the key and raw id of a session id, or false if id is
-// not one (then no such session can exist).
-func (s *Store) sessionKey(id string) (base, key, raw string, ok bool) {
-	if !sessiond.ValidSessionID(id) {
-		return "", "", "", false
+// session names a session's keys: its tagged base, its key and its raw id.
+type session struct {
+	tag, base, key, raw string
+}
+
+// sessionOf returns the keys of a session id, or false if id is not one
+// (then no such session can exist).
+func (s *Store) sessionOf(id string) (session, bool) {
+	var raw [16]byte
+	if len(id) != 22 {
+		return session{}, false
 	}
-	b, _ := hex.DecodeString(id)
-	base = s.base(id[:2])
-	return base, base + ":s:" + string(b), string(b), true
+	if n, err := base64.RawURLEncoding.Strict().Decode(raw[:], []byte(id)); err != nil || n != 16 {
+		return session{}, false
+	}
+	tag := tagOf(raw[0])
+	base := s.base(tag)
+	return session{tag: tag, base: base, key: base + ":s:" + string(raw[:]), raw: string(raw[:])}, true
 }
 
-func (s *Store) userKey(userID string) (base, user, index string) {
-	base = s.base(bucket(userID))
-	return base, base + ":u:" + userID, base + ":i:" + userID
+// sessionID is the text of a raw id.
+func sessionID(raw string) string { return base64.RawURLEncoding.EncodeToString([]byte(raw)) }
+
+// user names a user's keys: the tagged base, the record and the index
+// bucket.
+type user struct {
+	base, record, bucket string
 }
 
-func wrap(err error) error { return fmt.Errorf("redis: %w", err) }
+func (s *Store) userOf(userID string) user {
+	base := s.base(userTag(userID))
+	return user{base: base, record: base + ":u:" + userID, bucket: base + ":b:" + bucketOf(userID)}
+}
+
+// bucketOf is a user's index bucket within its tag, 128 of them: the
+// scripts compute it too (redis.sha1hex), so it uses a hash Redis's Lua
+// has. It partitions, it protects nothing.
+func bucketOf(userID string) string {
+	sum := sha1.Sum([]byte(userID))
+	return tagOf(sum[0] % 128)
+}
+
+// maxEntryUserID is the longest user id an index member holds as it is:
+// 16 + 47 bytes stay within zset-max-listpack-value (64 by default), so a
+// bucket stays a listpack.
+const maxEntryUserID = 47
+
+// indexMember is a session's member in its user's bucket: the raw id, then
+// the user id, or for a long one a 0 byte and its SHA-1 (the scripts'
+// entry()).
+func indexMember(raw, userID string) string {
+	if len(userID) <= maxEntryUserID {
+		return raw + userID
+	}
+	sum := sha1.Sum([]byte(userID))
+	return raw + "\x00" + string(sum[:])
+}
+
+// placed reports whether a session id lies in its user's slot.
+func (ss session) placed(userID string) bool { return ss.tag == userTag(userID) }

@@ -6,12 +6,13 @@ import (
 
 	"github.com/redis/rueidis"
 
-	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/storeop"
 )
 
 // RedeemToken records a one-time token id with SET NX, whose first caller
-// wins; the key expires with the token, so the ledger cleans itself.
-func (s *Store) RedeemToken(ctx context.Context, id string, expires time.Time) error {
+// wins; the key expires with the token, so the ledger cleans itself. It
+// reports whether this call redeemed the token (false: it already was).
+func (s *Store) RedeemToken(ctx context.Context, id string, expires time.Time) (bool, error) {
 	// Redis drops a key whose PXAT has passed, which would record nothing;
 	// an expiry already past (a verifier refuses such a token anyway) is
 	// kept for a millisecond instead.
@@ -19,16 +20,16 @@ func (s *Store) RedeemToken(ctx context.Context, id string, expires time.Time) e
 	if now := time.Now().Add(time.Millisecond); at.Before(now) {
 		at = now
 	}
-	ctx, cancel := s.bound(ctx)
+	ctx, cancel := storeop.Bound(ctx, s.opts.OpTimeout)
 	defer cancel()
-	err := s.client.Do(ctx, s.client.B().Set().Key(s.prefix+"t:"+id).Value("1").Nx().Pxat(at).Build()).Error()
+	err := s.client.Do(ctx, s.client.B().Set().Key(s.opts.KeyPrefix+"t:"+id).Value("1").Nx().Pxat(at).Build()).Error()
 	switch {
 	case isNil(err):
-		return sessiond.ErrTokenUsed
+		return false, nil
 	case err != nil:
-		return wrap(err)
+		return false, storeop.Wrap(engine, "redeem token", err)
 	}
-	return nil
+	return true, nil
 }
 
 func isNil(err error) bool { return rueidis.IsRedisNil(err) }

@@ -10,103 +10,96 @@ package redis
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strconv"
 	"time"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/storeop"
 )
 
 // UpdateData is a compare-and-swap on the version, in one script: it never
 // recreates a session that is gone.
-func (s *Store) UpdateData(ctx context.Context, id string, version int64, data json.RawMessage) (*sessiond.Session, error) {
-	_, key, raw, ok := s.sessionKey(id)
+func (s *Store) UpdateData(ctx context.Context, id string, version int64, data json.RawMessage) (sessiond.Session, error) {
+	k, ok := s.sessionOf(id)
 	if !ok {
-		return nil, sessiond.ErrNotFound
+		return sessiond.Session{}, sessiond.ErrNotFound
 	}
-	ctx, cancel := s.bound(ctx)
+	stored := string(data)
+	if stored == "{}" {
+		stored = "" // as encodeSession stores it
+	}
+	ctx, cancel := storeop.Bound(ctx, s.opts.OpTimeout)
 	defer cancel()
-	res, err := updateScript.Exec(ctx, s.client, []string{key},
-		[]string{strconv.FormatInt(version, 10), string(data), s.channel(), sessionMessage(raw)}).ToMessage()
+	res, err := updateScript.Exec(ctx, s.client, []string{k.key},
+		[]string{strconv.FormatInt(version, 10), stored, s.channel, sessionMessage(k.raw)}).ToMessage()
 	if err != nil {
-		return nil, wrap(err)
+		return sessiond.Session{}, storeop.Wrap(engine, "update data", err)
 	}
 	if res.IsInt64() {
 		if n, _ := res.AsInt64(); n == resultConflict {
-			return nil, sessiond.ErrConflict
+			return sessiond.Session{}, sessiond.ErrConflict
 		}
-		return nil, sessiond.ErrNotFound
+		return sessiond.Session{}, sessiond.ErrNotFound
 	}
-	v, err := res.ToString()
-	if err != nil {
-		return nil, wrap(err)
+	vals, err := res.ToArray()
+	if err != nil || len(vals) != 2 {
+		return sessiond.Session{}, storeop.Wrap(engine, "update data", errCorrupt)
 	}
-	return decodeSession(id, v)
+	ss, err := readSession(id, vals[0], vals[1])
+	return ss, storeop.Wrap(engine, "update data", err)
 }
 
-// Rotate moves a session to newID, which must be placed in the same slot
-// (the Manager draws it so), in one script.
-func (s *Store) Rotate(ctx context.Context, oldID, newID string, lastSeen, idleExpires time.Time) (*sessiond.Session, error) {
-	base, oldKey, oldRaw, ok := s.sessionKey(oldID)
+// Rotate replaces the credential if the generation is still from, in one
+// script: a compare-and-swap that also slides the idle expiry and keeps the
+// id, so nothing moves between keys.
+func (s *Store) Rotate(ctx context.Context, id string, from uint32, secretHash [32]byte, now, idleExpires time.Time) (sessiond.Session, error) {
+	k, ok := s.sessionOf(id)
 	if !ok {
-		return nil, sessiond.ErrNotFound
+		return sessiond.Session{}, sessiond.ErrNotFound
 	}
-	_, newKey, newRaw, ok := s.sessionKey(newID)
-	if !ok || newID[:2] != oldID[:2] {
-		return nil, s.misplaced(ctx, oldKey)
-	}
-	seen, err := packSeen(lastSeen, idleExpires)
+	at, err := millis(now)
 	if err != nil {
-		return nil, err
+		return sessiond.Session{}, storeop.Wrap(engine, "rotate", err)
 	}
-	ctx, cancel := s.bound(ctx)
+	idle, err := millis(idleExpires)
+	if err != nil {
+		return sessiond.Session{}, storeop.Wrap(engine, "rotate", err)
+	}
+	ctx, cancel := storeop.Bound(ctx, s.opts.OpTimeout)
 	defer cancel()
-	res, err := rotateScript.Exec(ctx, s.client, []string{oldKey, newKey},
-		[]string{base, seen, strconv.FormatInt(idleExpires.UnixMilli(), 10), oldRaw, newRaw, s.channel(), sessionMessage(oldRaw)}).ToMessage()
+	res, err := rotateScript.Exec(ctx, s.client, []string{k.key}, []string{
+		k.base, strconv.FormatUint(uint64(from), 10), string(secretHash[:]),
+		strconv.FormatInt(at, 10), strconv.FormatInt(idle, 10), k.raw, s.channel, sessionMessage(k.raw),
+	}).ToMessage()
 	if err != nil {
-		return nil, wrap(err)
+		return sessiond.Session{}, storeop.Wrap(engine, "rotate", err)
 	}
 	if res.IsInt64() {
 		if n, _ := res.AsInt64(); n == resultConflict {
-			return nil, errors.New("redis: session id already exists")
+			return sessiond.Session{}, sessiond.ErrConflict
 		}
-		return nil, sessiond.ErrNotFound
+		return sessiond.Session{}, sessiond.ErrNotFound
 	}
 	v, err := res.ToString()
 	if err != nil {
-		return nil, wrap(err)
+		return sessiond.Session{}, storeop.Wrap(engine, "rotate", err)
 	}
-	return decodeSession(newID, v)
-}
-
-// misplaced answers a Rotate to an id outside the old session's slot: the
-// old session being gone comes first (ErrNotFound, as for any Rotate of a
-// gone id); otherwise the caller did not draw the id through IDPrefix.
-func (s *Store) misplaced(ctx context.Context, oldKey string) error {
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	n, err := s.client.Do(ctx, s.client.B().Exists().Key(oldKey).Build()).AsInt64()
-	switch {
-	case err != nil:
-		return wrap(err)
-	case n == 0:
-		return sessiond.ErrNotFound
-	}
-	return errors.New("redis: the new session id is not placed in the user's slot (rotate through sessiond.Manager)")
+	ss, err := decodeSession(id, v, idle)
+	return ss, storeop.Wrap(engine, "rotate", err)
 }
 
 // Delete removes one session and its index entry.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	base, key, raw, ok := s.sessionKey(id)
+	k, ok := s.sessionOf(id)
 	if !ok {
 		return sessiond.ErrNotFound
 	}
-	ctx, cancel := s.bound(ctx)
+	ctx, cancel := storeop.Bound(ctx, s.opts.OpTimeout)
 	defer cancel()
-	n, err := deleteScript.Exec(ctx, s.client, []string{key}, []string{base, raw, s.channel(), sessionMessage(raw)}).AsInt64()
+	n, err := deleteScript.Exec(ctx, s.client, []string{k.key}, []string{k.base, k.raw, s.channel, sessionMessage(k.raw)}).AsInt64()
 	switch {
 	case err != nil:
-		return wrap(err)
+		return storeop.Wrap(engine, "delete", err)
 	case n == resultRefused:
 		return sessiond.ErrNotFound
 	}
@@ -114,33 +107,34 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 }
 
 // DeleteUserSessions deletes a user's sessions but exceptID in one script,
-// on one node: the user's sessions share the index's hash slot.
+// on one node: the user's sessions share the index bucket's hash slot.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID, exceptID string) (int, error) {
-	base, _, index := s.userKey(userID)
+	u := s.userOf(userID)
 	except := ""
-	if _, _, raw, ok := s.sessionKey(exceptID); ok {
-		except = raw
+	if k, ok := s.sessionOf(exceptID); ok {
+		except = k.raw
 	}
-	ctx, cancel := s.bound(ctx)
+	ctx, cancel := storeop.Bound(ctx, s.opts.OpTimeout)
 	defer cancel()
-	n, err := revokeUserScript.Exec(ctx, s.client, []string{index}, []string{base, except, s.channel(), userMessage(userID)}).AsInt64()
+	n, err := revokeUserScript.Exec(ctx, s.client, []string{u.bucket},
+		[]string{u.base, userID, except, s.channel, userMessage(userID)}).AsInt64()
 	if err != nil {
-		return 0, wrap(err)
+		return 0, storeop.Wrap(engine, "delete user sessions", err)
 	}
 	return int(n), nil
 }
 
 // PutUser stores a user record; storing a banned one deletes the user's
 // sessions in the same script.
-func (s *Store) PutUser(ctx context.Context, u *sessiond.User) (int, error) {
-	base, user, index := s.userKey(u.ID)
-	status, roles, attrs, updated := encodeUser(u)
-	ctx, cancel := s.bound(ctx)
+func (s *Store) PutUser(ctx context.Context, user sessiond.User) (int, error) {
+	u := s.userOf(user.ID)
+	status, roles, attrs, updated := encodeUser(user)
+	ctx, cancel := storeop.Bound(ctx, s.opts.OpTimeout)
 	defer cancel()
-	n, err := putUserScript.Exec(ctx, s.client, []string{user, index},
-		[]string{base, status, roles, attrs, updated, s.channel(), userMessage(u.ID)}).AsInt64()
+	n, err := putUserScript.Exec(ctx, s.client, []string{u.record, u.bucket},
+		[]string{u.base, status, roles, attrs, updated, s.channel, userMessage(user.ID), user.ID}).AsInt64()
 	if err != nil {
-		return 0, wrap(err)
+		return 0, storeop.Wrap(engine, "put user", err)
 	}
 	return int(n), nil
 }
