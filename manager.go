@@ -187,22 +187,27 @@ func (m *Manager) Validate(ctx context.Context, token string) (Session, User, er
 	if !ok {
 		return Session{}, User{}, ErrInvalidSession
 	}
+	var s Session
+	var u User
+	hit := false
 	if m.cache != nil {
-		if s, u, hit := m.cache.Get(t.id); hit {
-			return m.check(ctx, t, s, u)
+		s, u, hit = m.cache.Get(t.id)
+	}
+	if !hit {
+		if _, ok := t.verify(); !ok {
+			return Session{}, User{}, ErrInvalidSession
+		}
+		var err error
+		if s, u, err = m.lookup(ctx, t.id); errors.Is(err, ErrNotFound) {
+			return Session{}, User{}, ErrInvalidSession
+		} else if err != nil {
+			return Session{}, User{}, err
 		}
 	}
-	if _, ok := t.verify(); !ok {
-		return Session{}, User{}, ErrInvalidSession
-	}
-	s, u, err := m.lookup(ctx, t.id)
-	if errors.Is(err, ErrNotFound) {
-		return Session{}, User{}, ErrInvalidSession
-	}
-	if err != nil {
+	if err := m.check(ctx, t, &s, &u); err != nil {
 		return Session{}, User{}, err
 	}
-	return m.check(ctx, t, s, u)
+	return s, u, nil
 }
 
 // lookup reads a session and its user from the store and offers them to the
@@ -227,24 +232,24 @@ func (m *Manager) lookup(ctx context.Context, id string) (Session, User, error) 
 
 // check applies the policy to a session read from the store or the cache:
 // possession, expiry, the user's status, and the throttled slide of the idle
-// expiry.
-func (m *Manager) check(ctx context.Context, t parsedToken, s Session, u User) (Session, User, error) {
-	if !t.proves(&s) {
-		return Session{}, User{}, m.refuse(t, s)
+// expiry (which updates *s). The records are the caller's own copies.
+func (m *Manager) check(ctx context.Context, t parsedToken, s *Session, u *User) error {
+	if !t.proves(s) {
+		return m.refuse(t, *s)
 	}
 	now := m.cfg.Now()
 	if s.Expired(now) || u.Banned() {
-		return Session{}, User{}, ErrInvalidSession
+		return ErrInvalidSession
 	}
-	if now.Sub(s.LastSeenAt) >= m.touchThrottle(s) {
+	if now.Sub(s.LastSeenAt) >= m.touchThrottle(*s) {
 		// Concurrent requests of one session would all touch; the first
 		// does, the others go on.
 		if _, busy := m.touching.LoadOrStore(s.ID, struct{}{}); !busy {
-			s = m.touch(ctx, s)
+			*s = m.touch(ctx, *s)
 			m.touching.Delete(s.ID)
 		}
 	}
-	return s, u, nil
+	return nil
 }
 
 // refuse tells a rotated-away token of the session from a token that was

@@ -70,7 +70,7 @@ type Cache struct {
 	src  Source
 	opts Options
 
-	sessions *otter.Cache[string, sessionEntry]
+	sessions *otter.Cache[string, *sessionEntry]
 	users    *otter.Cache[string, *userEntry]
 
 	// mu orders cache fills against invalidations: a fill stores its result
@@ -87,7 +87,8 @@ type Cache struct {
 var _ sessiond.Cache = (*Cache)(nil)
 
 // A session entry points at the entry of its user, so a hit is one cache
-// read. The user entry is marked stale when it leaves the user table for
+// read. Entries are never changed once made: a hit copies the records out
+// of them, so what callers get is theirs. The user entry is marked stale when it leaves the user table for
 // any reason (invalidation, eviction, expiry), which retires every session
 // entry that was cached with it.
 type sessionEntry struct {
@@ -125,11 +126,11 @@ func New(store sessiond.Store, opts Options) (*Cache, error) {
 	c := &Cache{
 		src:  src,
 		opts: opts,
-		sessions: otter.Must(&otter.Options[string, sessionEntry]{
+		sessions: otter.Must(&otter.Options[string, *sessionEntry]{
 			MaximumSize: opts.MaxEntries,
 			// A session entry lives no longer than its user entry, so a hit
 			// needs no clock of its own.
-			ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, sessionEntry]) time.Duration {
+			ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *sessionEntry]) time.Duration {
 				return max(opts.MaxStaleness-time.Since(e.Value.user.loaded), 0)
 			}),
 		}),
@@ -242,7 +243,7 @@ func (c *Cache) Put(loading uint64, s sessiond.Session, u sessiond.User) {
 		ue = &userEntry{u: u, loaded: time.Now()}
 		c.users.Set(u.ID, ue)
 	}
-	c.sessions.Set(s.ID, sessionEntry{s: s, user: ue})
+	c.sessions.Set(s.ID, &sessionEntry{s: s, user: ue})
 }
 
 // Healthy reports whether the cache is in use (the subscription is live).
