@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -305,7 +304,7 @@ func (m *Manager) Rotate(ctx context.Context, token string) (newToken string, s 
 	if err != nil {
 		return "", Session{}, err
 	}
-	if old.Generation == math.MaxUint32 {
+	if old.Generation >= maxGeneration {
 		return "", Session{}, invalidRequest("the session was rotated too often; sign in again")
 	}
 	newToken, hash := m.keys.issue(old.ID, old.Generation+1)

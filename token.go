@@ -19,9 +19,9 @@ import (
 //	"sess_" key-id "_" session-id credential
 //
 // The session id (22 characters, base64url of 16 bytes) is public: it is the
-// session's stable id. The credential (59 characters, base64url of a 4-byte
-// generation, 32 random bytes and an 8-byte tag) is the secret: the store
-// keeps only its SHA-256, so a dump of the store, a log line or an
+// session's stable id. The credential (55 characters, base64url of a 2-byte
+// generation, 32 random bytes and a 7-byte tag) is the secret: the store
+// keeps only its SHA-256 (55 bytes: one SHA-256 block, on the hot path), so a dump of the store, a log line or an
 // X-Session-Id header yields no usable token.
 //
 // The 256 random bits are what proves possession (OWASP asks for at least
@@ -36,17 +36,21 @@ const (
 	keyIDLen     = 6 // hex of 3 bytes
 	idLen        = 16
 	randomLen    = 32
-	tagLen       = 8
-	credLen      = 4 + randomLen + tagLen
+	genLen       = 2 // rotations: at most maxGeneration, then the user signs in again
+	tagLen       = 7 // 56 bits: a forgery costs 2^56 requests on average
+	credLen      = genLen + randomLen + tagLen
 	idTextLen    = 22 // base64url of idLen bytes
-	credTextLen  = 59 // base64url of credLen bytes
+	credTextLen  = 55 // base64url of credLen bytes
 	idStart      = len(tokenPrefix) + keyIDLen + 1
 	credStart    = idStart + idTextLen
-	tokenLen     = credStart + credTextLen // 93
+	tokenLen     = credStart + credTextLen // 89
 	shardLen     = 1                       // bytes of an id derived from its user (see Store)
 	keyIDLabel   = "sessiond key id\x00"
 	minSecretLen = 32
 )
+
+// maxGeneration is the most rotations a session takes.
+const maxGeneration = 1<<(8*genLen) - 1
 
 var (
 	b64      = base64.RawURLEncoding.Strict()
@@ -123,10 +127,10 @@ func (kr *Keyring) issueWith(id string, gen uint32, random *[randomLen]byte) (to
 		panic("sessiond: issue: malformed session id") // ids come from newSessionID
 	}
 	var cred [credLen]byte
-	binary.BigEndian.PutUint32(cred[:4], gen)
-	copy(cred[4:4+randomLen], random[:])
-	tag := k.tag(rawID[:], cred[:4+randomLen])
-	copy(cred[4+randomLen:], tag[:])
+	binary.BigEndian.PutUint16(cred[:genLen], uint16(gen)) // the Manager keeps gen <= maxGeneration
+	copy(cred[genLen:genLen+randomLen], random[:])
+	tag := k.tag(rawID[:], cred[:genLen+randomLen])
+	copy(cred[genLen+randomLen:], tag[:])
 
 	var buf [tokenLen]byte
 	n := copy(buf[:], tokenPrefix)
@@ -181,11 +185,11 @@ func (t parsedToken) verify() (gen uint32, ok bool) {
 	if n, err := b64.Decode(cred[:], src[:copy(src[:], t.raw[credStart:])]); err != nil || n != credLen {
 		return 0, false
 	}
-	tag := t.key.tag(rawID[:], cred[:4+randomLen])
-	if !hmac.Equal(tag[:], cred[4+randomLen:]) {
+	tag := t.key.tag(rawID[:], cred[:genLen+randomLen])
+	if !hmac.Equal(tag[:], cred[genLen+randomLen:]) {
 		return 0, false
 	}
-	return binary.BigEndian.Uint32(cred[:4]), true
+	return uint32(binary.BigEndian.Uint16(cred[:genLen])), true
 }
 
 // newSessionID returns a fresh session id. Its first byte is that of

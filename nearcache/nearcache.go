@@ -49,6 +49,9 @@ type Source interface {
 	Subscribe(ctx context.Context, ready func(), invalidate func(sessionID, userID string)) error
 }
 
+// clockResolution is how often the cache reads the time.
+const clockResolution = time.Millisecond
+
 // ErrNoInvalidations is returned by New for a store that does not announce
 // invalidations: caching without them would serve revoked sessions on
 // other nodes for up to MaxStaleness.
@@ -71,7 +74,11 @@ type Cache struct {
 	opts Options
 
 	sessions *otter.Cache[string, *sessionEntry]
-	users    *otter.Cache[string, *userEntry]
+	// clock is read once per millisecond rather than on every hit: a
+	// clock read was a tenth of a hit's time. It makes MaxStaleness exact
+	// to within clockResolution.
+	clock *otter.CoarseClock
+	users *otter.Cache[string, *userEntry]
 
 	// mu orders cache fills against invalidations: a fill stores its result
 	// only if no invalidation happened since its load began (gen unchanged).
@@ -98,7 +105,7 @@ type sessionEntry struct {
 
 type userEntry struct {
 	u      sessiond.User
-	loaded time.Time
+	loaded int64 // the clock's nanoseconds
 	stale  atomic.Bool
 }
 
@@ -123,21 +130,25 @@ func New(store sessiond.Store, opts Options) (*Cache, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	clock := otter.NewCoarseClock(clockResolution)
 	c := &Cache{
-		src:  src,
-		opts: opts,
+		src:   src,
+		opts:  opts,
+		clock: clock,
 		sessions: otter.Must(&otter.Options[string, *sessionEntry]{
 			MaximumSize: opts.MaxEntries,
 			// A session entry lives no longer than its user entry, so a hit
 			// needs no clock of its own.
 			ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *sessionEntry]) time.Duration {
-				return max(opts.MaxStaleness-time.Since(e.Value.user.loaded), 0)
+				return max(opts.MaxStaleness-time.Duration(clock.NowNano()-e.Value.user.loaded), 0)
 			}),
+			Clock: clock,
 		}),
 		users: otter.Must(&otter.Options[string, *userEntry]{
 			MaximumSize:      opts.MaxEntries,
 			ExpiryCalculator: otter.ExpiryWriting[string, *userEntry](opts.MaxStaleness),
 			OnAtomicDeletion: func(e otter.DeletionEvent[string, *userEntry]) { e.Value.stale.Store(true) },
+			Clock:            clock,
 		}),
 		done: make(chan struct{}),
 	}
@@ -218,7 +229,12 @@ func (c *Cache) Get(id string) (sessiond.Session, sessiond.User, bool) {
 	if !c.healthy.Load() {
 		return sessiond.Session{}, sessiond.User{}, false
 	}
-	e, ok := c.sessions.GetIfPresent(id)
+	// Quietly: without recording the read for otter's eviction policy,
+	// which costs a read buffer and wakes its maintenance goroutine. Entries
+	// live at most MaxStaleness (a second by default) whatever their use, so
+	// which one is evicted first when the table is full barely matters.
+	entry, ok := c.sessions.GetEntryQuietly(id)
+	e := entry.Value
 	if !ok || e.user.stale.Load() {
 		c.stats.Misses.Add(1)
 		return sessiond.Session{}, sessiond.User{}, false
@@ -240,7 +256,7 @@ func (c *Cache) Put(loading uint64, s sessiond.Session, u sessiond.User) {
 	}
 	ue, ok := c.users.GetIfPresent(u.ID)
 	if !ok || ue.stale.Load() {
-		ue = &userEntry{u: u, loaded: time.Now()}
+		ue = &userEntry{u: u, loaded: c.clock.NowNano()}
 		c.users.Set(u.ID, ue)
 	}
 	c.sessions.Set(s.ID, &sessionEntry{s: s, user: ue})
@@ -256,4 +272,5 @@ func (c *Cache) Stats() *Stats { return &c.stats }
 func (c *Cache) Close() {
 	c.cancel()
 	<-c.done
+	c.clock.Stop()
 }

@@ -172,7 +172,7 @@ func unknownID() string {
 // from the public id.
 func withCredential(tok, id string) string {
 	i := strings.Index(tok, id) + len(id)
-	b := make([]byte, 44)
+	b := make([]byte, 41)
 	rand.Read(b)
 	return tok[:i] + base64.RawURLEncoding.EncodeToString(b)
 }
